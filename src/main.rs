@@ -1,0 +1,3 @@
+fn main() {
+    println!("pirouterd {}", env!("CARGO_PKG_VERSION"));
+}
