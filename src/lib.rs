@@ -1,5 +1,11 @@
 //! pirouterd: firewall, NAT64, WAN and relay dashboard for Raspberry Pi routers.
 //!
-//! Module map (pure logic apart from the OS):
-//! - `config`: typed TOML config and `check-config`.
-//! - `sys`: the only code that touches the OS (netlink, processes, GPIO, clock).
+//! Module map. Pure logic (parsing, rendering, aggregation, state machines, rate math) lives
+//! apart from the OS; only `sys` touches the kernel, processes, GPIO, files and the clock.
+//!
+//! - `duration`: human durations (`"5s"`, `"45m"`) as the config and API write them.
+//! - `sys`: the OS seams: clock, crash-safe state files, and (as they land) netlink, the `jool`
+//!   process, GPIO, link events.
+
+pub mod duration;
+pub mod sys;

@@ -1,0 +1,5 @@
+//! The only code that touches the OS: netlink, processes, GPIO, files, the clock.
+//! Everything here sits behind small blocking traits so pure code can be tested without it.
+
+pub mod atomic_file;
+pub mod clock;
