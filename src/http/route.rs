@@ -1,0 +1,304 @@
+//! The router: a pure function from a request to a response.
+//!
+//! Order: authentication (every changing request needs the bearer token; reads too when
+//! `http.read_requires_token`), then the daemon's own routes, then each area's routes
+//! ([`AREA_ROUTES`]), then 404.
+
+use std::sync::OnceLock;
+
+use serde_json::json;
+
+use super::metrics::{render_core, MetricsWriter};
+use super::{ApiRequest, ApiResponse, Method};
+use crate::app::{App, Health};
+
+/// An area's router: `Some(response)` when the path is one of its own, else `None`.
+pub type AreaRoute = fn(&App, &ApiRequest) -> Option<ApiResponse>;
+
+/// An area's metrics renderer.
+pub type AreaMetrics = fn(&App, &mut MetricsWriter);
+
+/// Each area's routes, tried in order after the daemon's own.
+pub const AREA_ROUTES: &[AreaRoute] = &[];
+
+/// Each area's metric families, rendered after the daemon's own.
+pub const AREA_METRICS: &[AreaMetrics] = &[];
+
+/// The web page's files, embedded at build time.
+const PAGE: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../../web/index.html"),
+    ),
+    (
+        "/app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/app.js"),
+    ),
+    (
+        "/style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/style.css"),
+    ),
+];
+
+/// Answers one request.
+pub fn route(app: &App, req: &ApiRequest) -> ApiResponse {
+    if let Some(refusal) = check_auth(app, req) {
+        return refusal;
+    }
+    let get_only = |f: &dyn Fn() -> ApiResponse| match req.method {
+        Method::Get | Method::Head => f(),
+        _ => ApiResponse::method_not_allowed(&req.method, &["GET", "HEAD"]),
+    };
+    if let Some((_, ctype, body)) = PAGE.iter().find(|(p, _, _)| *p == req.path) {
+        return get_only(&|| static_file(req, ctype, body));
+    }
+    match req.path.as_str() {
+        "/healthz" => return get_only(&|| healthz(app)),
+        "/metrics" => return get_only(&|| metrics(app)),
+        "/api/v1/status" => return get_only(&|| status(app)),
+        "/api/v1/events" => return get_only(&|| events(app, req)),
+        _ => {}
+    }
+    for area in AREA_ROUTES {
+        if let Some(r) = area(app, req) {
+            return r;
+        }
+    }
+    ApiResponse::error(404, "not_found", format!("no such path: {}", req.path))
+}
+
+/// `None` when the request may proceed, else the refusal.
+fn check_auth(app: &App, req: &ApiRequest) -> Option<ApiResponse> {
+    let open_read = req.path == "/healthz" || PAGE.iter().any(|(p, _, _)| *p == req.path);
+    let needs_token = req.method.is_change() || (app.config.http.read_requires_token && !open_read);
+    if !needs_token {
+        return None;
+    }
+    let Some(token) = &app.token else {
+        return Some(ApiResponse::error(
+            403,
+            "no_token_configured",
+            "changes are refused because no token is configured: write a random token to a file \
+             (`head -c 32 /dev/urandom | base64 > /etc/pirouterd/token; chmod 600 /etc/pirouterd/token`), \
+             set http.token_file to it and restart pirouterd",
+        ));
+    };
+    let given = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => None,
+        Some(_) => Some(unauthorized("the bearer token is wrong")),
+        None => Some(unauthorized(
+            "this request needs `Authorization: Bearer <token>`",
+        )),
+    }
+}
+
+fn unauthorized(msg: &str) -> ApiResponse {
+    ApiResponse::error(401, "unauthorized", msg)
+        .with_header("WWW-Authenticate", "Bearer realm=\"pirouterd\"")
+}
+
+/// Compares without an early exit, so the time taken does not reveal how much of a guessed
+/// token was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0xff);
+        diff |= x ^ y;
+    }
+    diff == 0
+}
+
+fn static_file(req: &ApiRequest, ctype: &'static str, body: &'static str) -> ApiResponse {
+    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
+    let etags = ETAGS.get_or_init(|| {
+        PAGE.iter()
+            .map(|(_, _, b)| format!("\"{:016x}\"", fnv1a(b.as_bytes())))
+            .collect()
+    });
+    let idx = PAGE
+        .iter()
+        .position(|(_, _, b)| std::ptr::eq(*b, body))
+        .unwrap_or(0);
+    let etag = etags.get(idx).cloned().unwrap_or_default();
+    if req.header("if-none-match") == Some(etag.as_str()) {
+        return ApiResponse::bytes(304, ctype, Vec::new()).with_header("ETag", etag);
+    }
+    ApiResponse::bytes(200, ctype, body.as_bytes())
+        .with_header("ETag", etag)
+        .with_header("Cache-Control", "no-cache")
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn healthz(app: &App) -> ApiResponse {
+    let degraded: serde_json::Map<String, serde_json::Value> = app
+        .components
+        .snapshot()
+        .into_iter()
+        .filter(|(_, s)| s.state == Health::Degraded)
+        .map(|(k, s)| (k, json!(s.last_error)))
+        .collect();
+    ApiResponse::json(200, &json!({"status": "serving", "degraded": degraded}))
+}
+
+fn metrics(app: &App) -> ApiResponse {
+    let mut w = MetricsWriter::new();
+    render_core(app, &mut w);
+    for area in AREA_METRICS {
+        area(app, &mut w);
+    }
+    ApiResponse::bytes(200, "text/plain; version=0.0.4; charset=utf-8", w.finish())
+}
+
+fn status(app: &App) -> ApiResponse {
+    let now = app.now_ms();
+    ApiResponse::json(
+        200,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "started": app.started_ms,
+            "uptime_s": now.saturating_sub(app.started_ms) / 1000,
+            "demo": app.demo,
+            "components": app.components.snapshot(),
+        }),
+    )
+}
+
+fn events(app: &App, req: &ApiRequest) -> ApiResponse {
+    let since = match req.query("since").map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return ApiResponse::error(400, "bad_query", "?since= must be an event id"),
+    };
+    match req.query_usize("limit", 200, 1000) {
+        Ok(limit) => ApiResponse::json(200, &json!({"events": app.events.since(since, limit)})),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::sys::clock::SystemClock;
+    use std::sync::Arc;
+
+    fn app(token: Option<&str>) -> App {
+        App::new(
+            Config::default(),
+            Arc::new(SystemClock),
+            token.map(String::from),
+            false,
+        )
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_wrong_methods_405() {
+        let a = app(Some("t"));
+        let r = route(&a, &ApiRequest::new(Method::Get, "/nope"));
+        assert_eq!(r.status, 404);
+        assert_eq!(r.body_json()["error"]["code"], "not_found");
+        let r = route(
+            &a,
+            &ApiRequest::new(Method::Post, "/healthz").with_header("authorization", "Bearer t"),
+        );
+        assert_eq!(r.status, 405);
+        assert!(r.headers.contains(&("Allow", "GET, HEAD".into())));
+    }
+
+    #[test]
+    fn changes_need_the_token() {
+        let a = app(Some("s3cret"));
+        let post = || ApiRequest::new(Method::Post, "/api/v1/relays/x");
+        assert_eq!(route(&a, &post()).status, 401);
+        assert_eq!(
+            route(&a, &post().with_header("authorization", "Bearer wrong")).status,
+            401
+        );
+        // Past auth, the path is unknown to the skeleton: 404, not 401.
+        assert_eq!(
+            route(&a, &post().with_header("authorization", "Bearer s3cret")).status,
+            404
+        );
+        let none = app(None);
+        let r = route(&none, &post().with_header("authorization", "Bearer s3cret"));
+        assert_eq!(r.status, 403);
+        assert!(r.body_json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("token_file"));
+    }
+
+    #[test]
+    fn reads_can_require_the_token_but_page_and_healthz_stay_open() {
+        let mut c = Config::default();
+        c.http.read_requires_token = true;
+        let a = App::new(c, Arc::new(SystemClock), Some("t".into()), false);
+        assert_eq!(
+            route(&a, &ApiRequest::new(Method::Get, "/api/v1/status")).status,
+            401
+        );
+        assert_eq!(
+            route(&a, &ApiRequest::new(Method::Get, "/metrics")).status,
+            401
+        );
+        assert_eq!(
+            route(&a, &ApiRequest::new(Method::Get, "/healthz")).status,
+            200
+        );
+        assert_eq!(route(&a, &ApiRequest::new(Method::Get, "/")).status, 200);
+        let ok =
+            ApiRequest::new(Method::Get, "/api/v1/status").with_header("authorization", "Bearer t");
+        assert_eq!(route(&a, &ok).status, 200);
+    }
+
+    #[test]
+    fn page_has_etag_and_revalidates() {
+        let a = app(None);
+        let r = route(&a, &ApiRequest::new(Method::Get, "/"));
+        assert_eq!(r.status, 200);
+        let etag = r
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "ETag")
+            .map(|(_, v)| v.clone())
+            .expect("etag");
+        let r2 = route(
+            &a,
+            &ApiRequest::new(Method::Get, "/").with_header("if-none-match", &etag),
+        );
+        assert_eq!(r2.status, 304);
+        assert!(r2.body.is_empty());
+    }
+
+    #[test]
+    fn metrics_have_core_families() {
+        let a = app(None);
+        a.components.register("nftables", true, 0);
+        let r = route(&a, &ApiRequest::new(Method::Get, "/metrics"));
+        let text = String::from_utf8(r.body).expect("utf8");
+        assert!(text.contains("pirouterd_build_info{version=\""));
+        assert!(text.contains("pirouterd_component_up{component=\"nftables\"} 0"));
+    }
+
+    #[test]
+    fn constant_time_eq_is_correct() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}
