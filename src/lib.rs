@@ -1,11 +1,28 @@
 //! pirouterd: firewall, NAT64, WAN and relay dashboard for Raspberry Pi routers.
 //!
 //! Module map. Pure logic (parsing, rendering, aggregation, state machines, rate math) lives
-//! apart from the OS; only `sys` touches the kernel, processes, GPIO, files and the clock.
+//! apart from the OS; only `sys` touches the kernel, processes, GPIO, files, signals and the
+//! clock.
 //!
+//! - `config`: the typed TOML config; `check-config` reports every problem with its line.
 //! - `duration`: human durations (`"5s"`, `"45m"`) as the config and API write them.
-//! - `sys`: the OS seams: clock, crash-safe state files, and (as they land) netlink, the `jool`
-//!   process, GPIO, link events.
+//! - `app`: the shared state HTTP handlers read: published snapshots, component health, the
+//!   event log, LED signals. Handlers never touch the OS.
+//! - `http`: a pure `route()` from request to response, the HTTP/1.1 server around it
+//!   (listeners, workers, limits), and the Prometheus text writer.
+//! - `daemon`: the lifecycle: start areas and HTTP, systemd notify and watchdog, clean stop.
+//! - `demo`: `pirouterd demo`, the whole product in private namespaces with sample traffic.
+//! - `status`: `pirouterd status`, a terminal summary fetched from a running daemon.
+//! - `logging`: stderr logs in a form journald shows well.
+//! - `sys`: the OS seams: clock, crash-safe state files, namespaces, signals, systemd notify,
+//!   and (per area) netlink, the `jool` process, GPIO, link events.
 
+pub mod app;
+pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod duration;
+pub mod http;
+pub mod logging;
+pub mod status;
 pub mod sys;

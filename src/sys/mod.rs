@@ -1,5 +1,8 @@
-//! The only code that touches the OS: netlink, processes, GPIO, files, the clock.
+//! The only code that touches the OS: netlink, processes, GPIO, files, the clock, signals.
 //! Everything here sits behind small blocking traits so pure code can be tested without it.
 
 pub mod atomic_file;
 pub mod clock;
+pub mod netns;
+pub mod notify;
+pub mod signals;
