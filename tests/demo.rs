@@ -7,7 +7,10 @@ use std::time::Duration;
 
 fn sleeping_peers() -> usize {
     // The demo's "internet" namespace is a `sleep infinity` child.
-    let out = std::process::Command::new("pgrep").args(["-f", "^sleep infinity$"]).output().expect("pgrep");
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "^sleep infinity$"])
+        .output()
+        .expect("pgrep");
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
@@ -26,9 +29,21 @@ fn demo_serves_its_page_and_cleans_up() {
     })
     .expect("the demo prints its URL and token");
     assert!(out.contains(&format!("open http://{}/", d.addr)), "{out}");
-    assert_eq!(sleeping_peers(), before + 1, "the internet namespace runs while the demo does");
-    let st = d.guard.signal_and_wait("INT", Duration::from_secs(10)).expect("exits on Ctrl-C");
+    assert_eq!(
+        sleeping_peers(),
+        before + 1,
+        "the internet namespace runs while the demo does"
+    );
+    let st = d
+        .guard
+        .signal_and_wait("INT", Duration::from_secs(10))
+        .expect("exits on Ctrl-C");
     assert!(st.success(), "{}", d.stderr());
-    let gone = common::wait_for(Duration::from_secs(5), || (sleeping_peers() == before).then_some(()));
-    assert!(gone.is_some(), "the demo's internet namespace process is gone after exit");
+    let gone = common::wait_for(Duration::from_secs(5), || {
+        (sleeping_peers() == before).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the demo's internet namespace process is gone after exit"
+    );
 }
