@@ -6,6 +6,10 @@
 //!
 //! - `config`: the typed TOML config; `check-config` reports every problem with its line.
 //! - `duration`: human durations (`"5s"`, `"45m"`) as the config and API write them.
+//! - `firewall`: the nftables snapshot as people read it (tables, chains, rules with counters
+//!   and nft-syntax text, sets, named counters and quotas), rule rendering and nfprom comment
+//!   labels; pure, behind the `RulesetSource` trait. Its kernel side is `sys::nft` (netlink
+//!   dumps per chain, streaming decoder, set elements, change events).
 //! - `app`: the shared state HTTP handlers read: published snapshots, component health, the
 //!   event log, LED signals. Handlers never touch the OS.
 //! - `http`: a pure `route()` from request to response, the HTTP/1.1 server around it
@@ -22,6 +26,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod duration;
+pub mod firewall;
 pub mod http;
 pub mod logging;
 pub mod status;

@@ -6,3 +6,4 @@ pub mod clock;
 pub mod netns;
 pub mod notify;
 pub mod signals;
+pub mod nft;

@@ -1,0 +1,680 @@
+//! nftables over netlink: the kernel side of [`RulesetSource`].
+//!
+//! How a snapshot is read, and why:
+//! - Rules are dumped **per chain** with the chain's own family. One whole-ruleset GETRULE
+//!   dump costs the kernel quadratic time (it re-walks every chain to find where to resume
+//!   each datagram), and asking with family UNSPEC mixes up `ip` and `inet` tables that
+//!   share a name.
+//! - Messages are decoded **as they stream** and each rule is rendered at once; only the
+//!   [`Rule`] (names shared as `Arc<str>`, text, comment, counter) is kept, never the
+//!   expressions. That keeps a 50k-rule snapshot near the size of its text.
+//! - The generation id is read before and after; if it moved, or the kernel flagged a dump
+//!   as interrupted (NLM_F_DUMP_INTR), the snapshot is taken again (up to 4 times).
+//! - Anonymous sets (`tcp dport { 80, 443 }`) are needed to render rules; they never change
+//!   while they exist, so their elements are cached by handle across snapshots.
+//! - Named sets' element counts need a full element dump (the kernel keeps no count):
+//!   small sets are counted on every snapshot, large ones on a slower cadence
+//!   ([`CountPolicy`]).
+
+pub mod decode;
+pub mod socket;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustables::sys as s;
+
+use crate::firewall::expr::{RawElement, SetShape};
+use crate::firewall::render::{self, RenderEnv};
+use crate::firewall::{
+    Chain, CountFreshness, Counter, Family, Hook, NamedObject, NftError, ObjectValue, Rule,
+    RulesetSnapshot, RulesetSource, SetElements, SetFlags, SetInfo, SnapshotStats, Table,
+};
+use decode::{ChainMsg, SetMsg};
+use socket::{NftEvents, NftSocket};
+
+const ATTEMPTS: u32 = 4;
+const ENOENT: i32 = 2;
+
+/// When to recount a named set's elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountPolicy {
+    /// Sets whose last count was at most this many elements are counted every snapshot.
+    pub small_max: u64,
+    /// Larger sets are recounted when their count is older than this.
+    pub large_every: Duration,
+}
+
+impl Default for CountPolicy {
+    fn default() -> Self {
+        CountPolicy {
+            small_max: 10_000,
+            large_every: Duration::from_secs(60),
+        }
+    }
+}
+
+type SetKey = (Family, Arc<str>, Arc<str>, u64);
+
+/// Reads nftables from the kernel of the network namespace it was opened in.
+pub struct NftSource {
+    sock: NftSocket,
+    events: Option<NftEvents>,
+    policy: CountPolicy,
+    anon: HashMap<SetKey, Arc<Vec<RawElement>>>,
+    counts: HashMap<SetKey, (u64, Instant)>,
+}
+
+enum Attempt {
+    Done(RulesetSnapshot, bool),
+    Vanished {
+        family: Family,
+        table: String,
+        chain: String,
+    },
+}
+
+fn kernel_errno(e: &NftError) -> Option<i32> {
+    match e {
+        NftError::Kernel { source, .. } => source.raw_os_error(),
+        _ => None,
+    }
+}
+
+struct Env<'a> {
+    sets: Option<&'a HashMap<String, SetShape>>,
+    ifnames: &'a HashMap<u32, String>,
+}
+
+impl RenderEnv for Env<'_> {
+    fn set(&self, name: &str) -> Option<&SetShape> {
+        self.sets.and_then(|m| m.get(name))
+    }
+    fn ifname(&self, index: u32) -> Option<String> {
+        self.ifnames.get(&index).cloned()
+    }
+}
+
+fn ifnames() -> HashMap<u32, String> {
+    let mut m = HashMap::new();
+    if let Ok(list) = nix::net::if_::if_nameindex() {
+        for i in list.iter() {
+            m.insert(i.index(), i.name().to_string_lossy().into_owned());
+        }
+    }
+    m
+}
+
+fn set_info(m: &SetMsg, table: Arc<str>, count: Option<u64>, fresh: CountFreshness) -> SetInfo {
+    let flags = SetFlags::from_raw(m.shape.flags);
+    let data_type = if flags.map {
+        m.shape.data_type.map(render::key_type_name)
+    } else if flags.object {
+        m.shape.obj_type.map(decode::obj_kind_name)
+    } else {
+        None
+    };
+    SetInfo {
+        family: m.family.unwrap_or(Family::Other(0)),
+        table,
+        name: m.name.as_str().into(),
+        handle: m.handle,
+        flags,
+        key_type: render::key_type_name(m.shape.key_type),
+        key_len: m.shape.key_len,
+        data_type,
+        timeout_ms: m.timeout_ms,
+        size: m.size,
+        comment: m.comment.clone(),
+        element_count: count,
+        count_freshness: fresh,
+    }
+}
+
+impl NftSource {
+    /// Opens the netlink socket (no privilege is needed for that; the first request
+    /// says whether we have CAP_NET_ADMIN).
+    pub fn open(policy: CountPolicy) -> Result<NftSource, NftError> {
+        Ok(NftSource {
+            sock: NftSocket::open()?,
+            events: None,
+            policy,
+            anon: HashMap::new(),
+            counts: HashMap::new(),
+        })
+    }
+
+    /// Bytes and messages received so far (for the benchmark).
+    pub fn received(&self) -> (u64, u64) {
+        (self.sock.bytes, self.sock.messages)
+    }
+
+    /// The ruleset generation id.
+    pub fn generation(&mut self) -> Result<u32, NftError> {
+        let mut gen = None;
+        let mut err = None;
+        self.sock
+            .request("GETGEN", s::NFT_MSG_GETGEN as u16, false, 0, &[], |m| {
+                match decode::decode_gen(m.payload) {
+                    Ok(g) => gen = Some(g),
+                    Err(e) => err = Some(e.to_string()),
+                }
+                Ok(())
+            })?;
+        gen.ok_or_else(|| NftError::Decode {
+            what: "GETGEN".into(),
+            detail: err.unwrap_or_else(|| "no generation in the answer".into()),
+        })
+    }
+
+    fn dump_elements(
+        &mut self,
+        family: Family,
+        table: &str,
+        set: &str,
+        out: &mut Vec<RawElement>,
+    ) -> Result<bool, NftError> {
+        let (t, n) = (decode::cstr(table), decode::cstr(set));
+        let what = format!("GETSETELEM {family} {table} {set}");
+        let mut bad = None;
+        let end = self.sock.request(
+            &what,
+            s::NFT_MSG_GETSETELEM as u16,
+            true,
+            family.to_raw(),
+            &[
+                (s::NFTA_SET_ELEM_LIST_TABLE, &t),
+                (s::NFTA_SET_ELEM_LIST_SET, &n),
+            ],
+            |m| {
+                if let Err(e) = decode::decode_setelems(m.payload, out) {
+                    bad = Some(e);
+                }
+                Ok(())
+            },
+        )?;
+        if let Some(e) = bad {
+            return Err(NftError::Decode {
+                what,
+                detail: e.to_string(),
+            });
+        }
+        Ok(end.interrupted)
+    }
+
+    /// Counts a set's elements without keeping them.
+    pub fn count_elements(
+        &mut self,
+        family: Family,
+        table: &str,
+        set: &str,
+    ) -> Result<u64, NftError> {
+        let (t, n) = (decode::cstr(table), decode::cstr(set));
+        let what = format!("GETSETELEM {family} {table} {set}");
+        let mut count = 0u64;
+        let mut bad = None;
+        self.sock.request(
+            &what,
+            s::NFT_MSG_GETSETELEM as u16,
+            true,
+            family.to_raw(),
+            &[
+                (s::NFTA_SET_ELEM_LIST_TABLE, &t),
+                (s::NFTA_SET_ELEM_LIST_SET, &n),
+            ],
+            |m| {
+                match decode::count_setelems(m.payload) {
+                    Ok(c) => count += c,
+                    Err(e) => bad = Some(e),
+                }
+                Ok(())
+            },
+        )?;
+        match bad {
+            Some(e) => Err(NftError::Decode {
+                what,
+                detail: e.to_string(),
+            }),
+            None => Ok(count),
+        }
+    }
+
+    fn attempt(&mut self, now: Instant) -> Result<Attempt, NftError> {
+        let (bytes0, msgs0) = self.received();
+        let mut stats = SnapshotStats::default();
+        let mut warnings = Vec::new();
+        let gen0 = self.generation()?;
+        let mut interrupted = false;
+
+        // Tables.
+        let mut tables: Vec<Table> = Vec::new();
+        let end = self
+            .sock
+            .request("GETTABLE", s::NFT_MSG_GETTABLE as u16, true, 0, &[], |m| {
+                match decode::decode_table(m.payload) {
+                    Ok(t) => tables.push(Table {
+                        family: t.family,
+                        name: t.name.into(),
+                        handle: t.handle,
+                        flags: t.flags,
+                        owner: t.owner,
+                        comment: t.comment,
+                    }),
+                    Err(e) => warnings.push(format!("a table could not be decoded: {e}")),
+                }
+                Ok(())
+            })?;
+        interrupted |= end.interrupted;
+        stats.requests += 1;
+        let table_name = |fam: Family, name: &str| -> Arc<str> {
+            tables
+                .iter()
+                .find(|t| t.family == fam && &*t.name == name)
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| name.into())
+        };
+
+        // Chains.
+        let mut chain_msgs: Vec<ChainMsg> = Vec::new();
+        let end = self
+            .sock
+            .request("GETCHAIN", s::NFT_MSG_GETCHAIN as u16, true, 0, &[], |m| {
+                match decode::decode_chain(m.payload) {
+                    Ok(c) => chain_msgs.push(c),
+                    Err(e) => warnings.push(format!("a chain could not be decoded: {e}")),
+                }
+                Ok(())
+            })?;
+        interrupted |= end.interrupted;
+        stats.requests += 1;
+
+        // Sets.
+        let mut set_msgs: Vec<SetMsg> = Vec::new();
+        let end = self
+            .sock
+            .request("GETSET", s::NFT_MSG_GETSET as u16, true, 0, &[], |m| {
+                match decode::decode_set(m.payload) {
+                    Ok(st) => set_msgs.push(st),
+                    Err(e) => warnings.push(format!("a set could not be decoded: {e}")),
+                }
+                Ok(())
+            })?;
+        interrupted |= end.interrupted;
+        stats.requests += 1;
+
+        // Named objects (counters, quotas, ...).
+        let mut objects: Vec<NamedObject> = Vec::new();
+        let end = self
+            .sock
+            .request("GETOBJ", s::NFT_MSG_GETOBJ as u16, true, 0, &[], |m| {
+                match decode::decode_obj(m.payload) {
+                    Ok(o) => {
+                        let family = o.family.unwrap_or(Family::Other(0));
+                        let value = match o.kind {
+                            s::NFT_OBJECT_COUNTER => ObjectValue::Counter(Counter {
+                                packets: o.values.0,
+                                bytes: o.values.1,
+                            }),
+                            s::NFT_OBJECT_QUOTA => ObjectValue::Quota {
+                                bytes: o.values.0,
+                                consumed: o.values.1,
+                                over: o.flags & s::NFT_QUOTA_F_INV != 0,
+                            },
+                            k => ObjectValue::Other {
+                                kind: decode::obj_kind_name(k),
+                            },
+                        };
+                        objects.push(NamedObject {
+                            family,
+                            table: table_name(family, &o.table),
+                            name: o.name.into(),
+                            handle: o.handle,
+                            value,
+                            comment: o.comment,
+                        });
+                    }
+                    Err(e) => warnings.push(format!("a named object could not be decoded: {e}")),
+                }
+                Ok(())
+            })?;
+        interrupted |= end.interrupted;
+        stats.requests += 1;
+
+        // Set shapes per table, anonymous set elements, named set counts.
+        let mut shapes: HashMap<(Family, Arc<str>), HashMap<String, SetShape>> = HashMap::new();
+        let mut sets: Vec<SetInfo> = Vec::new();
+        let mut seen: HashSet<SetKey> = HashSet::new();
+        for m in &set_msgs {
+            let family = m.family.unwrap_or(Family::Other(0));
+            let table = table_name(family, &m.table);
+            let key: SetKey = (family, table.clone(), m.name.as_str().into(), m.handle);
+            seen.insert(key.clone());
+            let mut shape = m.shape.clone();
+            if m.shape.flags & s::NFT_SET_ANONYMOUS != 0 {
+                let elems = match self.anon.get(&key) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let mut v = Vec::new();
+                        match self.dump_elements(family, &m.table, &m.name, &mut v) {
+                            Ok(intr) => interrupted |= intr,
+                            Err(e) if kernel_errno(&e) == Some(ENOENT) => interrupted = true,
+                            Err(e) => return Err(e),
+                        }
+                        stats.requests += 1;
+                        let v = Arc::new(v);
+                        self.anon.insert(key.clone(), v.clone());
+                        v
+                    }
+                };
+                shape.elements = Some(elems);
+            } else {
+                let last = self.counts.get(&key).copied();
+                let due = match last {
+                    None => true,
+                    Some((n, at)) => {
+                        n <= self.policy.small_max
+                            || now.saturating_duration_since(at) >= self.policy.large_every
+                    }
+                };
+                let (count, fresh) = if due {
+                    stats.requests += 1;
+                    match self.count_elements(family, &m.table, &m.name) {
+                        Ok(n) => {
+                            self.counts.insert(key.clone(), (n, now));
+                            stats.sets_counted += 1;
+                            (Some(n), CountFreshness::Fresh)
+                        }
+                        Err(e) if kernel_errno(&e) == Some(ENOENT) => {
+                            interrupted = true;
+                            (None, CountFreshness::Fresh)
+                        }
+                        Err(e @ NftError::Decode { .. }) => {
+                            warnings.push(e.to_string());
+                            (None, CountFreshness::Fresh)
+                        }
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    let (n, at) = last.unwrap_or((0, now));
+                    (
+                        Some(n),
+                        CountFreshness::Carried {
+                            age: now.saturating_duration_since(at),
+                        },
+                    )
+                };
+                sets.push(set_info(m, table.clone(), count, fresh));
+            }
+            shapes
+                .entry((family, table))
+                .or_default()
+                .insert(m.name.clone(), shape);
+        }
+        self.anon.retain(|k, _| seen.contains(k));
+        self.counts.retain(|k, _| seen.contains(k));
+
+        // Chains, then their rules, chain by chain.
+        let ifnames = ifnames();
+        let mut chains: Vec<Chain> = Vec::with_capacity(chain_msgs.len());
+        let mut rules: Vec<Rule> = Vec::new();
+        for c in chain_msgs {
+            let family = c.family.unwrap_or(Family::Other(0));
+            let table = table_name(family, &c.table);
+            let name: Arc<str> = c.name.as_str().into();
+            let hook = c.hook.map(|(num, priority)| Hook {
+                name: family
+                    .hook_name(num)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("hook{num}")),
+                priority,
+                chain_type: c.chain_type.clone().unwrap_or_else(|| "filter".into()),
+                policy: match c.policy {
+                    Some(0) => "drop".into(),
+                    _ => "accept".into(),
+                },
+                device: c.device.clone(),
+            });
+            let env = Env {
+                sets: shapes.get(&(family, table.clone())),
+                ifnames: &ifnames,
+            };
+            let before = rules.len();
+            let (t, n) = (decode::cstr(&c.table), decode::cstr(&c.name));
+            let what = format!("GETRULE {family} {} {}", c.table, c.name);
+            let mut position = 0u32;
+            let res = self.sock.request(
+                &what,
+                s::NFT_MSG_GETRULE as u16,
+                true,
+                family.to_raw(),
+                &[(s::NFTA_RULE_TABLE, &t), (s::NFTA_RULE_CHAIN, &n)],
+                |m| {
+                    rules.push(build_rule(m.payload, family, &table, &name, position, &env));
+                    position += 1;
+                    Ok(())
+                },
+            );
+            stats.requests += 1;
+            match res {
+                Ok(end) => interrupted |= end.interrupted,
+                Err(e) if kernel_errno(&e) == Some(ENOENT) => {
+                    return Ok(Attempt::Vanished {
+                        family,
+                        table: c.table.clone(),
+                        chain: c.name.clone(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+            chains.push(Chain {
+                family,
+                table,
+                name,
+                handle: c.handle,
+                hook,
+                rule_count: (rules.len() - before) as u32,
+                comment: c.comment,
+            });
+        }
+        rules.shrink_to_fit();
+
+        let gen1 = self.generation()?;
+        let (bytes1, msgs1) = self.received();
+        stats.bytes = bytes1 - bytes0;
+        stats.messages = msgs1 - msgs0;
+        let consistent = gen0 == gen1 && !interrupted;
+        Ok(Attempt::Done(
+            RulesetSnapshot {
+                generation: gen1,
+                tables,
+                chains,
+                rules,
+                sets,
+                objects,
+                warnings,
+                stats,
+            },
+            consistent,
+        ))
+    }
+}
+
+/// Decodes and renders one rule; a rule that does not decode is still listed, as such.
+fn build_rule(
+    payload: &[u8],
+    family: Family,
+    table: &Arc<str>,
+    chain: &Arc<str>,
+    position: u32,
+    env: &Env<'_>,
+) -> Rule {
+    match decode::decode_rule(payload) {
+        Ok(r) => {
+            let rendered = render::render_rule(family, &r.exprs, env);
+            let mut counter: Option<Counter> = None;
+            let mut refs = Vec::new();
+            for e in &r.exprs {
+                match e {
+                    crate::firewall::expr::Expr::Counter { packets, bytes } => {
+                        let c = counter.get_or_insert_with(Counter::default);
+                        c.packets += packets;
+                        c.bytes += bytes;
+                    }
+                    crate::firewall::expr::Expr::Objref { kind, name }
+                        if *kind == s::NFT_OBJECT_COUNTER =>
+                    {
+                        refs.push(name.clone());
+                    }
+                    _ => {}
+                }
+            }
+            let mut text = rendered.text;
+            text.shrink_to_fit();
+            Rule {
+                family,
+                table: table.clone(),
+                chain: chain.clone(),
+                handle: r.handle,
+                position,
+                comment: r.comment,
+                text,
+                text_exact: rendered.exact,
+                counter,
+                counter_refs: refs,
+                undecodable: None,
+            }
+        }
+        Err(e) => Rule {
+            family,
+            table: table.clone(),
+            chain: chain.clone(),
+            handle: 0,
+            position,
+            comment: None,
+            text: format!("<undecodable rule: {e}>"),
+            text_exact: false,
+            counter: None,
+            counter_refs: Vec::new(),
+            undecodable: Some(e.to_string()),
+        },
+    }
+}
+
+impl RulesetSource for NftSource {
+    fn snapshot(&mut self, now: Instant) -> Result<RulesetSnapshot, NftError> {
+        let mut last_vanished = None;
+        for attempt in 1..=ATTEMPTS {
+            match self.attempt(now)? {
+                Attempt::Done(mut snap, consistent) => {
+                    snap.stats.attempts = attempt;
+                    if consistent {
+                        return Ok(snap);
+                    }
+                    if attempt == ATTEMPTS {
+                        snap.warnings.push(format!(
+                            "the ruleset kept changing while it was read ({ATTEMPTS} attempts); counters may mix two generations"
+                        ));
+                        return Ok(snap);
+                    }
+                }
+                Attempt::Vanished {
+                    family,
+                    table,
+                    chain,
+                } => last_vanished = Some((family, table, chain)),
+            }
+        }
+        let (family, table, chain) =
+            last_vanished.unwrap_or((Family::Other(0), String::new(), String::new()));
+        Err(NftError::Vanished {
+            family,
+            table,
+            chain,
+            attempts: ATTEMPTS,
+        })
+    }
+
+    fn set_elements(
+        &mut self,
+        family: Family,
+        table: &str,
+        set: &str,
+    ) -> Result<SetElements, NftError> {
+        let (t, n) = (decode::cstr(table), decode::cstr(set));
+        let mut msg = None;
+        let mut bad = None;
+        let res = self.sock.request(
+            "GETSET",
+            s::NFT_MSG_GETSET as u16,
+            false,
+            family.to_raw(),
+            &[(s::NFTA_SET_TABLE, &t), (s::NFTA_SET_NAME, &n)],
+            |m| {
+                match decode::decode_set(m.payload) {
+                    Ok(sm) => msg = Some(sm),
+                    Err(e) => bad = Some(e),
+                }
+                Ok(())
+            },
+        );
+        let nosuch = || NftError::NoSuchSet {
+            family,
+            table: table.to_string(),
+            set: set.to_string(),
+        };
+        match res {
+            Ok(_) => {}
+            Err(e) if kernel_errno(&e) == Some(ENOENT) => return Err(nosuch()),
+            Err(e) => return Err(e),
+        }
+        if let Some(e) = bad {
+            return Err(NftError::Decode {
+                what: "GETSET".into(),
+                detail: e.to_string(),
+            });
+        }
+        let m = msg.ok_or_else(nosuch)?;
+        let mut raw = Vec::new();
+        match self.dump_elements(family, table, set, &mut raw) {
+            Ok(_) => {}
+            Err(e) if kernel_errno(&e) == Some(ENOENT) => return Err(nosuch()),
+            Err(e) => return Err(e),
+        }
+        let ifn = ifnames();
+        let env = Env {
+            sets: None,
+            ifnames: &ifn,
+        };
+        let elements: Vec<_> = render::render_elements(&m.shape, &raw, &env)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+        let count = elements.len() as u64;
+        Ok(SetElements {
+            set: set_info(&m, table.into(), Some(count), CountFreshness::Fresh),
+            elements,
+        })
+    }
+
+    fn wait_for_change(&mut self, timeout: Duration) -> Result<bool, NftError> {
+        if self.events.is_none() {
+            self.events = Some(NftEvents::open()?);
+        }
+        match self.events.as_mut() {
+            Some(ev) => ev.wait(timeout),
+            None => Ok(false),
+        }
+    }
+}
+
+impl NftSource {
+    /// Subscribes to ruleset-change events now, so changes made from here on are seen by
+    /// the next [`RulesetSource::wait_for_change`].
+    pub fn subscribe(&mut self) -> Result<(), NftError> {
+        if self.events.is_none() {
+            self.events = Some(NftEvents::open()?);
+        }
+        Ok(())
+    }
+}
