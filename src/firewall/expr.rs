@@ -216,9 +216,11 @@ pub enum Expr {
         flags: u16,
     },
     Notrack,
-    /// An expression the kernel knows and this build does not model: kept by name.
+    /// An expression the kernel knows and this build does not model: kept by name, with
+    /// the register it loads when that is known (fib, rt, socket, exthdr, ...).
     Other {
         name: String,
+        dreg: Option<u32>,
     },
     /// An expression whose attributes could not be decoded.
     Undecodable {

@@ -753,16 +753,18 @@ impl<'a> Renderer<'a> {
         self.push(text);
     }
 
-    /// Drops the immediately preceding implicit dependency of `kind`, as nft does.
-    fn pop_dep(&mut self, kind: Dep) {
-        if self
-            .stmts
-            .last()
-            .map(|s| s.dep == Some(kind))
-            .unwrap_or(false)
-        {
-            self.stmts.pop();
+    /// Drops the implicit dependency of `kind` among the dependency statements just before
+    /// this point, as nft does when listing.
+    fn pop_dep(&mut self, kind: Dep) -> bool {
+        let mut i = self.stmts.len();
+        while i > 0 && self.stmts[i - 1].dep.is_some() {
+            if self.stmts[i - 1].dep == Some(kind) {
+                self.stmts.remove(i - 1);
+                return true;
+            }
+            i -= 1;
         }
+        false
     }
 
     fn value(&mut self, ty: Ty, b: &[u8]) -> String {
@@ -847,8 +849,14 @@ impl<'a> Renderer<'a> {
                 if *base == 1 {
                     self.pop_dep(Dep::L3);
                 }
-                if *base == 2 {
-                    self.pop_dep(Dep::L4);
+                if *base == 2 && self.pop_dep(Dep::L4) {
+                    // icmp/icmpv6 imply their network protocol: nft hides that one too.
+                    if matches!(
+                        (self.l4, self.l3),
+                        (Some(1), Some(L3::Ip)) | (Some(58), Some(L3::Ip6))
+                    ) {
+                        self.pop_dep(Dep::L3);
+                    }
                 }
                 let op =
                     payload_field(*base, *offset, *len, self.l3, self.l4).unwrap_or_else(|| {
@@ -925,12 +933,19 @@ impl<'a> Renderer<'a> {
                 src.dep = None;
                 self.set_reg(*dreg, src);
             }
-            Expr::Byteorder { sreg, dreg, .. } => {
+            Expr::Byteorder { sreg, dreg, op, .. } => {
                 let src = self.reg(*sreg);
-                self.set_reg(
-                    *dreg,
-                    Operand::unknown(format!("<byteorder {}>", src.text), src.loaded),
-                );
+                // nft converts host-order values (meta length) to network order to compare
+                // ranges; the operand stays the same field, now big endian.
+                let op = match (src.ty, op) {
+                    (Ty::IntHost, 1) => Operand {
+                        ty: Ty::Integer,
+                        dep: None,
+                        ..src
+                    },
+                    _ => Operand::unknown(format!("<byteorder {}>", src.text), src.loaded),
+                };
+                self.set_reg(*dreg, op);
             }
             Expr::Cmp { sreg, op, data } => self.cmp(*sreg, *op, data),
             Expr::Range { sreg, op, from, to } => {
@@ -1023,8 +1038,8 @@ impl<'a> Renderer<'a> {
                     }
                 };
                 let mut inner = key;
-                if let Some(t) = timeout_ms {
-                    let _ = write!(inner, " timeout {}", format_duration_ms(*t));
+                if let Some(t) = timeout_ms.filter(|t| *t > 0) {
+                    let _ = write!(inner, " timeout {}", format_duration_ms(t));
                 }
                 for sub in exprs {
                     let mut r = Renderer::new(self.family, self.env);
@@ -1274,7 +1289,14 @@ impl<'a> Renderer<'a> {
             } => {
                 self.fallback(format!("<payload set {base}:{offset}:{len}>"));
             }
-            Expr::Other { name } => self.fallback(format!("<{name}>")),
+            Expr::Other {
+                name,
+                dreg: Some(d),
+            } => {
+                self.exact = false;
+                self.set_reg(*d, Operand::unknown(format!("<{name}>"), 4));
+            }
+            Expr::Other { name, dreg: None } => self.fallback(format!("<{name}>")),
             Expr::Undecodable { name, reason } => {
                 self.fallback(format!("<{name}: undecodable: {reason}>"))
             }
@@ -1489,6 +1511,19 @@ impl<'a> Renderer<'a> {
                 }
             }
         };
+        // nft writes a range as `>= lo` then `<= hi` on the same operand: `lo-hi`.
+        if op == 3 && lhs.mask.is_none() {
+            let lo_prefix = format!("{} >= ", lhs.text);
+            if let Some(prev) = self.stmts.last_mut() {
+                if let Some(lo) = prev.text.strip_prefix(&lo_prefix) {
+                    let hi = text
+                        .strip_prefix(&format!("{} <= ", lhs.text))
+                        .unwrap_or_default();
+                    prev.text = format!("{} {lo}-{hi}", lhs.text);
+                    return;
+                }
+            }
+        }
         let dep = if op == 0 && lhs.mask.is_none() {
             lhs.dep
         } else {
@@ -1660,7 +1695,9 @@ pub fn render_elements(
         )
     };
     if !interval || fields.len() > 1 {
-        for e in elems {
+        let mut sorted: Vec<&RawElement> = elems.iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        for e in sorted {
             if e.flags & 1 != 0 {
                 continue;
             }
@@ -1961,7 +1998,7 @@ mod tests {
         let r = render_rule(Family::Inet, &exprs, &env);
         assert_eq!(
             r.text,
-            "tcp dport { 443, 80 } meta l4proto vmap { tcp : jump tcp_in, udp : drop }"
+            "tcp dport { 80, 443 } meta l4proto vmap { tcp : jump tcp_in, udp : drop }"
         );
         assert!(r.exact);
     }
@@ -2025,7 +2062,13 @@ mod tests {
 
     #[test]
     fn unknown_expressions_are_kept_by_name() {
-        let exprs = vec![Expr::Other { name: "fib".into() }, verdict(Verdict::Drop)];
+        let exprs = vec![
+            Expr::Other {
+                name: "fib".into(),
+                dreg: None,
+            },
+            verdict(Verdict::Drop),
+        ];
         let r = render_rule(Family::Inet, &exprs, &Env::default());
         assert_eq!(r.text, "<fib> drop");
         assert!(!r.exact);

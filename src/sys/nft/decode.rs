@@ -828,13 +828,24 @@ fn expr_data(name: &str, data: &[u8]) -> R<Expr> {
                 .unwrap_or(0),
         },
         "notrack" => Expr::Notrack,
-        other => Expr::Other {
-            name: if other.is_empty() {
+        other => {
+            // Where these loaders keep their destination register (their DREG attribute).
+            let dreg_attr = match other {
+                "fib" | "rt" | "exthdr" | "osf" | "numgen" | "xfrm" => Some(1u16),
+                "hash" | "socket" | "tunnel" => Some(2u16),
+                _ => None,
+            };
+            let dreg = match dreg_attr {
+                Some(a) => get32(&t, "expression", a).ok().flatten(),
+                None => None,
+            };
+            let name = if other.is_empty() {
                 "?".into()
             } else {
                 other.to_string()
-            },
-        },
+            };
+            Expr::Other { name, dreg }
+        }
     })
 }
 
@@ -1017,7 +1028,13 @@ mod tests {
                 bytes: 300
             }
         );
-        assert_eq!(r.exprs[1], Expr::Other { name: "fib".into() });
+        assert_eq!(
+            r.exprs[1],
+            Expr::Other {
+                name: "fib".into(),
+                dreg: Some(1)
+            }
+        );
         assert!(matches!(r.exprs[2], Expr::Undecodable { .. }));
     }
 

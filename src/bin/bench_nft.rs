@@ -1,0 +1,285 @@
+//! Benchmark of the nftables snapshot against `nft -j list ruleset` and a raw per-chain
+//! GETRULE dump that only counts bytes (the lower bound), in throwaway namespaces.
+//!
+//! ```text
+//! cargo build --release --bin bench_nft
+//! sudo target/release/bench_nft run [--sizes 100,1000,10000,50000] [--big-set 100000]
+//!      [--reps 5] [--gen ../shared/bench/gen_ruleset.py]
+//! target/release/bench_nft once        # one snapshot of the current namespace, summary
+//! ```
+//! `run` needs root, `ip`, `nft`, `python3` and `/usr/bin/time`; it creates and deletes
+//! namespaces named `prbench-<pid>-<n>` and touches nothing else.
+
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use pirouterd::firewall::{Family, RulesetSource};
+use pirouterd::sys::nft::socket::NftSocket;
+use pirouterd::sys::nft::{decode, CountPolicy, NftSource};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let res = match args.first().map(String::as_str) {
+        Some("once") => once(),
+        Some("child") => child(&args[1..]),
+        Some("run") => run(&args[1..]),
+        _ => Err(
+            "usage: bench_nft once | run [--sizes N,...] [--big-set M] [--reps R] [--gen PATH]"
+                .into(),
+        ),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_nft: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn chain_of_errors(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn once() -> Result<(), String> {
+    let mut src = NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+    let s = src
+        .snapshot(Instant::now())
+        .map_err(|e| chain_of_errors(&e))?;
+    println!(
+        "generation {} tables {} chains {} rules {} sets {} objects {} bytes {}",
+        s.generation,
+        s.tables.len(),
+        s.chains.len(),
+        s.rules.len(),
+        s.sets.len(),
+        s.objects.len(),
+        s.stats.bytes
+    );
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Runs inside the namespace: `child raw R` or `child snapshot R`.
+fn child(args: &[String]) -> Result<(), String> {
+    let mode = args.first().map(String::as_str).unwrap_or("");
+    let reps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    match mode {
+        "raw" => {
+            let mut sock = NftSocket::open().map_err(|e| chain_of_errors(&e))?;
+            let mut times = Vec::new();
+            let mut bytes = 0;
+            for _ in 0..reps {
+                let t = Instant::now();
+                let b0 = sock.bytes;
+                let mut chains: Vec<(u8, Vec<u8>, Vec<u8>)> = Vec::new();
+                sock.request("GETCHAIN", 4, true, 0, &[], |m| {
+                    if let Ok(c) = decode::decode_chain(m.payload) {
+                        let fam = c.family.map(Family::to_raw).unwrap_or(0);
+                        chains.push((fam, decode::cstr(&c.table), decode::cstr(&c.name)));
+                    }
+                    Ok(())
+                })
+                .map_err(|e| chain_of_errors(&e))?;
+                for (fam, table, chain) in &chains {
+                    sock.request("GETRULE", 7, true, *fam, &[(1, table), (2, chain)], |_| {
+                        Ok(())
+                    })
+                    .map_err(|e| chain_of_errors(&e))?;
+                }
+                times.push(ms(t.elapsed()));
+                bytes = sock.bytes - b0;
+            }
+            println!("ms={:.2} bytes={bytes}", median(times));
+        }
+        "snapshot" => {
+            let mut src =
+                NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+            let start = Instant::now();
+            let t = Instant::now();
+            let first = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
+            let first_ms = ms(t.elapsed());
+            let rules = first.rules.len();
+            let exact = first.rules.iter().filter(|r| r.text_exact).count();
+            let big = first
+                .sets
+                .iter()
+                .find(|s| &*s.name == "blocklist_v4")
+                .and_then(|s| s.element_count)
+                .unwrap_or(0);
+            drop(first);
+            let mut times = Vec::new();
+            let mut bytes = 0;
+            for _ in 0..reps {
+                // Same `now`: large sets stay on their slow cadence, as between real samples.
+                let t = Instant::now();
+                let s = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
+                times.push(ms(t.elapsed()));
+                bytes = s.stats.bytes;
+            }
+            let t = Instant::now();
+            let n = src
+                .count_elements(Family::Inet, "bench", "blocklist_v4")
+                .map_err(|e| chain_of_errors(&e))?;
+            let count_ms = ms(t.elapsed());
+            println!(
+                "ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n}",
+                median(times)
+            );
+        }
+        _ => return Err(format!("unknown child mode {mode:?}")),
+    }
+    Ok(())
+}
+
+fn field(out: &str, key: &str) -> String {
+    out.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Runs `cmd` under `/usr/bin/time -f %M` in the namespace: (stdout, peak RSS KiB).
+fn timed(ns: &str, cmd: &[&str]) -> Result<(String, u64), String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "/usr/bin/time", "-f", "maxrss=%M"])
+        .args(cmd)
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {err}"));
+    }
+    let rss = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("maxrss="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), rss))
+}
+
+struct Ns(String);
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let mut sizes = vec![100usize, 1000, 10_000, 50_000];
+    let mut big = 100_000usize;
+    let mut reps = 5usize;
+    let mut gen = "../shared/bench/gen_ruleset.py".to_string();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = it.next().ok_or(format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--sizes" => {
+                sizes = v
+                    .split(',')
+                    .map(|s| s.parse().map_err(|_| format!("bad size {s}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--big-set" => big = v.parse().map_err(|_| "bad --big-set")?,
+            "--reps" => reps = v.parse().map_err(|_| "bad --reps")?,
+            "--gen" => gen = v.clone(),
+            _ => return Err(format!("unknown option {a}")),
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = exe.to_string_lossy().into_owned();
+    println!("| rules | 100k set | `nft -j` ms | `nft -j` peak RSS | raw dump ms | raw bytes | snapshot ms | ratio to raw | vs `nft -j` | snapshot peak RSS | first snapshot ms | 100k count ms |");
+    println!("|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, n) in sizes.iter().enumerate() {
+        for with_set in [false, true] {
+            if with_set && big == 0 {
+                continue;
+            }
+            let ns = Ns(format!(
+                "prbench-{}-{i}-{}",
+                std::process::id(),
+                with_set as u8
+            ));
+            let st = Command::new("ip")
+                .args(["netns", "add", &ns.0])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !st.success() {
+                return Err(format!("ip netns add {} failed", ns.0));
+            }
+            let file = std::env::temp_dir().join(format!("{}.nft", ns.0));
+            let m = if with_set { big } else { 0 };
+            let out = Command::new("python3")
+                .args([
+                    &gen,
+                    "--rules",
+                    &n.to_string(),
+                    "--set-elements",
+                    &m.to_string(),
+                ])
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("python3 {gen}: {e}"))?;
+            if !out.status.success() {
+                return Err("gen_ruleset.py failed".into());
+            }
+            std::fs::write(&file, &out.stdout).map_err(|e| e.to_string())?;
+            let file_s = file.to_string_lossy().into_owned();
+            let st = Command::new("ip")
+                .args(["netns", "exec", &ns.0, "nft", "-f", &file_s])
+                .status()
+                .map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_file(&file);
+            if !st.success() {
+                return Err(format!("nft -f of the {n}-rule ruleset failed"));
+            }
+            // nft -j
+            let mut nft_times = Vec::new();
+            let mut nft_rss = 0;
+            for _ in 0..reps.min(3) {
+                let t = Instant::now();
+                let (_, rss) = timed(&ns.0, &["nft", "-j", "list", "ruleset"])?;
+                nft_times.push(ms(t.elapsed()));
+                nft_rss = nft_rss.max(rss);
+            }
+            let (raw, _) = timed(&ns.0, &[&exe, "child", "raw", &reps.to_string()])?;
+            let (snap, snap_rss) = timed(&ns.0, &[&exe, "child", "snapshot", &reps.to_string()])?;
+            let nft_ms = median(nft_times);
+            let raw_ms: f64 = field(&raw, "ms").parse().unwrap_or(f64::NAN);
+            let snap_ms: f64 = field(&snap, "ms").parse().unwrap_or(f64::NAN);
+            let rules = field(&snap, "rules");
+            println!(
+                "| {n} ({rules} listed) | {} | {nft_ms:.1} | {:.1} MiB | {raw_ms:.1} | {} | {snap_ms:.1} | {:.2}x | {:.1}x faster | {:.1} MiB | {} | {} |",
+                if with_set { "yes" } else { "no" },
+                nft_rss as f64 / 1024.0,
+                field(&raw, "bytes"),
+                snap_ms / raw_ms,
+                nft_ms / snap_ms,
+                snap_rss as f64 / 1024.0,
+                field(&snap, "first_ms"),
+                if with_set { field(&snap, "count_ms") } else { "-".into() },
+            );
+            eprintln!(
+                "  detail {n} set={with_set}: raw [{}] snapshot [{}]",
+                raw.trim(),
+                snap.trim()
+            );
+        }
+    }
+    Ok(())
+}
