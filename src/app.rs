@@ -249,6 +249,8 @@ pub struct App {
     pub stopping: AtomicBool,
     /// Demo mode: sample data is labelled as such.
     pub demo: bool,
+    /// nftables: the latest snapshot and the set-element query channel.
+    pub firewall: crate::firewall::api::FirewallState,
 }
 
 impl App {
@@ -265,6 +267,7 @@ impl App {
             token,
             stopping: AtomicBool::new(false),
             demo,
+            firewall: Default::default(),
         }
     }
 

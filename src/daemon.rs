@@ -23,7 +23,7 @@ pub type AreaStart = fn(&Arc<App>) -> Vec<JoinHandle<()>>;
 pub type AreaStop = fn(&App);
 
 /// Every area's start hook, in order.
-pub const AREA_STARTS: &[AreaStart] = &[];
+pub const AREA_STARTS: &[AreaStart] = &[crate::firewall::sampler::start];
 
 /// Every area's stop hook, in order.
 pub const AREA_STOPS: &[AreaStop] = &[];

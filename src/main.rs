@@ -233,6 +233,11 @@ fn show_status(args: &Args) -> Result<u8, AnyError> {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 } else {
                     print!("{}", status::render(&v));
+                    if let Ok((200, fw)) = status::get(addr, "/api/v1/firewall", token.as_deref()) {
+                        if let Ok(fw) = serde_json::from_slice(&fw) {
+                            print!("{}", pirouterd::firewall::api::render_terminal(&fw));
+                        }
+                    }
                 }
                 return Ok(0);
             }

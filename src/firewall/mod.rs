@@ -9,13 +9,17 @@
 //! - [`expr`]: nftables expressions as the kernel lists them (payload, cmp, lookup, ...).
 //! - [`render`]: expressions back to nft syntax (`ip saddr 192.0.2.1 tcp dport 22 accept`).
 //! - [`labels`]: nfprom-style `nft(key=value;...)` comment labels.
+//! - [`api`]: `/api/v1/firewall` JSON, the set-elements route, the `status` section.
+//! - [`sampler`]: the daemon thread that samples and publishes (start hook).
 //!
 //! Snapshots are meant to be published behind an `Arc` and shared by readers; names inside
 //! them are `Arc<str>` so a rule costs a few pointers plus its text and comment.
 
+pub mod api;
 pub mod expr;
 pub mod labels;
 pub mod render;
+pub mod sampler;
 
 use std::fmt;
 use std::sync::Arc;

@@ -19,7 +19,7 @@ pub type AreaRoute = fn(&App, &ApiRequest) -> Option<ApiResponse>;
 pub type AreaMetrics = fn(&App, &mut MetricsWriter);
 
 /// Each area's routes, tried in order after the daemon's own.
-pub const AREA_ROUTES: &[AreaRoute] = &[];
+pub const AREA_ROUTES: &[AreaRoute] = &[crate::firewall::api::route];
 
 /// Each area's metric families, rendered after the daemon's own.
 pub const AREA_METRICS: &[AreaMetrics] = &[];

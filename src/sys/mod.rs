@@ -4,6 +4,6 @@
 pub mod atomic_file;
 pub mod clock;
 pub mod netns;
+pub mod nft;
 pub mod notify;
 pub mod signals;
-pub mod nft;
