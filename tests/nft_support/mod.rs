@@ -54,17 +54,22 @@ pub fn udp_send(ns: &Netns, to: &str, port: u16, n: usize, len: usize) {
     });
 }
 
+/// (family, table, chain, handle) of a rule.
+pub type RuleKey = (String, String, String, u64);
+/// (family, table, name) of a named object or set.
+pub type ObjKey = (String, String, String);
+
 /// What `nft -j list ruleset` says, keyed like the snapshot.
 #[derive(Debug, Default)]
 pub struct NftView {
     /// (family, table, chain, handle) -> (packets, bytes, has_counter, exprs)
-    pub rules: HashMap<(String, String, String, u64), (u64, u64, bool, Value)>,
+    pub rules: HashMap<RuleKey, (u64, u64, bool, Value)>,
     /// (family, table, name) -> (packets, bytes)
-    pub counters: HashMap<(String, String, String), (u64, u64)>,
+    pub counters: HashMap<ObjKey, (u64, u64)>,
     /// (family, table, name) -> (bytes, used)
-    pub quotas: HashMap<(String, String, String), (u64, u64)>,
+    pub quotas: HashMap<ObjKey, (u64, u64)>,
     /// (family, table, name) -> element count
-    pub sets: HashMap<(String, String, String), usize>,
+    pub sets: HashMap<ObjKey, usize>,
     /// (family, table, name, handle) of chains
     pub chains: Vec<(String, String, String)>,
 }

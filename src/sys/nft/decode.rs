@@ -992,13 +992,13 @@ mod tests {
     #[test]
     fn request_round_trips_through_the_parser() {
         let req = build_request(7, 0x301, 9, 1, &[(1, &cstr("filter")), (2, &cstr("input"))]);
-        let msgs: Vec<_> = messages(&req).collect::<Result<_, _>>().unwrap();
+        let msgs: Vec<_> = messages(&req).collect::<Result<_, _>>().expect("parses");
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].ty, 0x0a07);
         assert_eq!(msgs[0].seq, 9);
-        let (fam, a) = nfgen(msgs[0].payload).unwrap();
+        let (fam, a) = nfgen(msgs[0].payload).expect("nfgenmsg");
         assert_eq!(fam, Family::Inet);
-        let names: Vec<_> = attrs(a).map(|r| string(r.unwrap().1)).collect();
+        let names: Vec<_> = attrs(a).map(|r| string(r.expect("attr").1)).collect();
         assert_eq!(names, vec!["filter", "input"]);
     }
 
@@ -1018,7 +1018,7 @@ mod tests {
         payload.extend(nla(3, &42u64.to_be_bytes()));
         payload.extend(nla(4 | 0x8000, &exprs));
         payload.extend(nla(7, &[0, 5, b'h', b'e', b'l', b'l', b'o']));
-        let r = decode_rule(&payload).unwrap();
+        let r = decode_rule(&payload).expect("rule decodes");
         assert_eq!(r.handle, 42);
         assert_eq!(r.comment.as_deref(), Some("hello"));
         assert_eq!(
@@ -1040,7 +1040,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(messages(&[1, 2, 3]).next().unwrap().is_err());
+        assert!(messages(&[1, 2, 3]).next().expect("one item").is_err());
         assert!(decode_rule(&[2, 0, 0, 0, 255, 0, 1, 0]).is_err());
         assert!(decode_set(&[]).is_err());
         assert!(error_code(&[1]).is_err());
