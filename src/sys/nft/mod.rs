@@ -64,6 +64,9 @@ pub struct NftSource {
     policy: CountPolicy,
     anon: HashMap<SetKey, Arc<Vec<RawElement>>>,
     counts: HashMap<SetKey, (u64, Instant)>,
+    /// Rules in the last snapshot: the next one reserves that much at once instead of
+    /// doubling its vector (which would briefly hold two copies at 50k rules).
+    last_rules: usize,
 }
 
 enum Attempt {
@@ -142,6 +145,7 @@ impl NftSource {
             policy,
             anon: HashMap::new(),
             counts: HashMap::new(),
+            last_rules: 0,
         })
     }
 
@@ -417,7 +421,7 @@ impl NftSource {
         // Chains, then their rules, chain by chain.
         let ifnames = ifnames();
         let mut chains: Vec<Chain> = Vec::with_capacity(chain_msgs.len());
-        let mut rules: Vec<Rule> = Vec::new();
+        let mut rules: Vec<Rule> = Vec::with_capacity(self.last_rules + self.last_rules / 32 + 16);
         for c in chain_msgs {
             let family = c.family.unwrap_or(Family::Other(0));
             let table = table_name(family, &c.table);
@@ -478,6 +482,7 @@ impl NftSource {
             });
         }
         rules.shrink_to_fit();
+        self.last_rules = rules.len();
 
         let gen1 = self.generation()?;
         let (bytes1, msgs1) = self.received();
