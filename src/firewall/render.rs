@@ -782,16 +782,16 @@ impl<'a> Renderer<'a> {
         let first = self.reg(sreg);
         let mut parts = vec![first];
         if let Some(total) = key_len {
-            let span = |op: &Operand| op.loaded.div_ceil(4).max(1) * 4;
+            let span = |op: &Operand| u64::from(op.loaded.div_ceil(4).max(1)) * 4;
             let mut used = span(&parts[0]);
-            let mut idx = norm_reg(sreg) + used as usize / 4;
-            while used < total && parts.len() < 8 {
+            let mut idx = norm_reg(sreg).saturating_add(used as usize / 4);
+            while used < u64::from(total) && parts.len() < 8 {
                 let Some(op) = self.regs.get(idx).cloned().flatten() else {
                     self.exact = false;
                     break;
                 };
                 used += span(&op);
-                idx += span(&op) as usize / 4;
+                idx = idx.saturating_add(span(&op) as usize / 4);
                 parts.push(op);
             }
         }
@@ -870,7 +870,7 @@ impl<'a> Renderer<'a> {
                         Operand {
                             exact: ok,
                             ..Operand::field(
-                                format!("@{b},{},{}", offset * 8, len * 8),
+                                format!("@{b},{},{}", u64::from(*offset) * 8, u64::from(*len) * 8),
                                 Ty::Integer,
                                 *len,
                             )
