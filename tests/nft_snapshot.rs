@@ -704,3 +704,69 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
         "at least 80% of rules render exactly: {claimed}/{total}"
     );
 }
+
+#[test]
+fn snapshots_taken_while_the_ruleset_changes_retry_and_stay_whole() {
+    let r = Netns::new("nftchurn");
+    let mut rs = String::from("table inet t {\n");
+    for c in 0..100 {
+        rs.push_str(&format!("\tchain c{c} {{\n"));
+        for i in 0..20 {
+            rs.push_str(&format!(
+                "\t\tip saddr 10.0.{c}.{i} tcp dport {} counter accept\n",
+                1000 + i
+            ));
+        }
+        rs.push_str("\t}\n");
+    }
+    rs.push_str("}\n");
+    r.nft_load(&rs);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (results, changes) = std::thread::scope(|s| {
+        let churn = s.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
+                r.run(&["nft", "add", "table", "inet", "churn"]);
+                r.run(&["nft", "delete", "table", "inet", "churn"]);
+                n += 1;
+            }
+            n
+        });
+        let results = in_ns(&r, || {
+            let mut src = NftSource::open(CountPolicy::default()).expect("open");
+            let mut v = Vec::new();
+            for _ in 0..30 {
+                v.push(src.snapshot(Instant::now()));
+            }
+            v
+        });
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (results, churn.join().expect("churn thread"))
+    });
+    assert!(changes > 0);
+    let mut retried = 0;
+    for res in &results {
+        match res {
+            Ok(s) => {
+                assert_eq!(
+                    s.rules.iter().filter(|x| &*x.table == "t").count(),
+                    2000,
+                    "no rule lost"
+                );
+                if s.stats.attempts > 1 {
+                    retried += 1;
+                }
+            }
+            Err(pirouterd::firewall::NftError::Vanished { .. }) => {}
+            Err(e) => panic!("snapshot failed while the ruleset changed: {e}"),
+        }
+    }
+    eprintln!(
+        "{retried} of {} snapshots retried during {changes} changes",
+        results.len()
+    );
+    assert!(
+        retried > 0,
+        "some snapshot saw a generation change and retried ({changes} changes)"
+    );
+}
