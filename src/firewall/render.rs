@@ -9,6 +9,7 @@
 //! dropped, and the result is marked not exact: only exact text is promised to load back
 //! as the same rule.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -387,7 +388,8 @@ fn fmt_value(ty: Ty, b: &[u8], env: &dyn RenderEnv) -> Option<String> {
 /// What a register holds.
 #[derive(Debug, Clone)]
 struct Operand {
-    text: String,
+    /// Static for known fields: most rules then render without allocating names.
+    text: Cow<'static, str>,
     ty: Ty,
     /// Full width of the field in bytes.
     full: u32,
@@ -401,7 +403,7 @@ struct Operand {
 }
 
 impl Operand {
-    fn field(text: impl Into<String>, ty: Ty, len: u32) -> Operand {
+    fn field(text: impl Into<Cow<'static, str>>, ty: Ty, len: u32) -> Operand {
         Operand {
             text: text.into(),
             ty,
@@ -412,7 +414,7 @@ impl Operand {
             exact: true,
         }
     }
-    fn unknown(text: impl Into<String>, len: u32) -> Operand {
+    fn unknown(text: impl Into<Cow<'static, str>>, len: u32) -> Operand {
         Operand {
             exact: false,
             ..Operand::field(text, Ty::Raw, len)
@@ -436,14 +438,15 @@ enum L3 {
 }
 
 struct Stmt {
-    text: String,
+    text: Cow<'static, str>,
     dep: Option<Dep>,
 }
 
 struct Renderer<'a> {
     family: Family,
     env: &'a dyn RenderEnv,
-    regs: Vec<Option<Operand>>,
+    /// (normalised register, what it holds): a rule touches only a few registers.
+    regs: Vec<(usize, Operand)>,
     stmts: Vec<Stmt>,
     l3: Option<L3>,
     l4: Option<u8>,
@@ -464,7 +467,7 @@ fn payload_field(
     l3: Option<L3>,
     l4: Option<u8>,
 ) -> Option<Operand> {
-    let f = |name: &str, ty: Ty, flen: u32| Some((name.to_string(), ty, flen));
+    let f = |name: &'static str, ty: Ty, flen: u32| Some((name, ty, flen));
     let found = match (base, l3, l4) {
         (0, _, _) => match offset {
             0 => f("ether daddr", Ty::Ether, 6),
@@ -491,16 +494,16 @@ fn payload_field(
             _ => None,
         },
         (2, _, Some(p @ (6 | 17 | 136 | 132 | 33))) => {
-            let proto = match p {
-                6 => "tcp",
-                17 => "udp",
-                136 => "udplite",
-                132 => "sctp",
-                _ => "dccp",
+            let (sport, dport) = match p {
+                6 => ("tcp sport", "tcp dport"),
+                17 => ("udp sport", "udp dport"),
+                136 => ("udplite sport", "udplite dport"),
+                132 => ("sctp sport", "sctp dport"),
+                _ => ("dccp sport", "dccp dport"),
             };
             match (p, offset) {
-                (_, 0) => Some((format!("{proto} sport"), Ty::Port, 2)),
-                (_, 2) => Some((format!("{proto} dport"), Ty::Port, 2)),
+                (_, 0) => f(sport, Ty::Port, 2),
+                (_, 2) => f(dport, Ty::Port, 2),
                 (6, 4) => f("tcp sequence", Ty::Integer, 4),
                 (6, 8) => f("tcp ackseq", Ty::Integer, 4),
                 (6, 13) => f("tcp flags", Ty::TcpFlags, 1),
@@ -513,17 +516,30 @@ fn payload_field(
             }
         }
         (2, _, Some(p @ (1 | 58))) => {
-            let (proto, tty) = if p == 1 {
-                ("icmp", Ty::IcmpType)
+            let names = if p == 1 {
+                [
+                    "icmp type",
+                    "icmp code",
+                    "icmp checksum",
+                    "icmp id",
+                    "icmp sequence",
+                ]
             } else {
-                ("icmpv6", Ty::Icmp6Type)
+                [
+                    "icmpv6 type",
+                    "icmpv6 code",
+                    "icmpv6 checksum",
+                    "icmpv6 id",
+                    "icmpv6 sequence",
+                ]
             };
+            let tty = if p == 1 { Ty::IcmpType } else { Ty::Icmp6Type };
             match offset {
-                0 => Some((format!("{proto} type"), tty, 1)),
-                1 => Some((format!("{proto} code"), Ty::Integer, 1)),
-                2 => Some((format!("{proto} checksum"), Ty::Integer, 2)),
-                4 => Some((format!("{proto} id"), Ty::Integer, 2)),
-                6 => Some((format!("{proto} sequence"), Ty::Integer, 2)),
+                0 => f(names[0], tty, 1),
+                1 => f(names[1], Ty::Integer, 1),
+                2 => f(names[2], Ty::Integer, 2),
+                4 => f(names[3], Ty::Integer, 2),
+                6 => f(names[4], Ty::Integer, 2),
                 _ => None,
             }
         }
@@ -717,7 +733,7 @@ impl<'a> Renderer<'a> {
         Renderer {
             family,
             env,
-            regs: vec![None; 32],
+            regs: Vec::new(),
             stmts: Vec::new(),
             l3,
             l4: None,
@@ -727,15 +743,18 @@ impl<'a> Renderer<'a> {
 
     fn set_reg(&mut self, r: u32, op: Operand) {
         let i = norm_reg(r);
-        if let Some(slot) = self.regs.get_mut(i) {
-            *slot = Some(op);
-        } else {
+        if i > 64 {
             self.exact = false;
+            return;
+        }
+        match self.regs.iter_mut().find(|(k, _)| *k == i) {
+            Some(slot) => slot.1 = op,
+            None => self.regs.push((i, op)),
         }
     }
 
     fn reg(&mut self, r: u32) -> Operand {
-        match self.regs.get(norm_reg(r)).cloned().flatten() {
+        match self.reg_at(norm_reg(r)) {
             Some(op) => op,
             None => {
                 self.exact = false;
@@ -744,8 +763,18 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn push(&mut self, text: String) {
-        self.stmts.push(Stmt { text, dep: None });
+    fn reg_at(&self, i: usize) -> Option<Operand> {
+        self.regs
+            .iter()
+            .find(|(k, _)| *k == i)
+            .map(|(_, op)| op.clone())
+    }
+
+    fn push(&mut self, text: impl Into<Cow<'static, str>>) {
+        self.stmts.push(Stmt {
+            text: text.into(),
+            dep: None,
+        });
     }
 
     fn fallback(&mut self, text: String) {
@@ -786,7 +815,7 @@ impl<'a> Renderer<'a> {
             let mut used = span(&parts[0]);
             let mut idx = norm_reg(sreg).saturating_add(used as usize / 4);
             while used < u64::from(total) && parts.len() < 8 {
-                let Some(op) = self.regs.get(idx).cloned().flatten() else {
+                let Some(op) = self.reg_at(idx) else {
                     self.exact = false;
                     break;
                 };
@@ -800,7 +829,7 @@ impl<'a> Renderer<'a> {
         }
         let text = parts
             .iter()
-            .map(|p| p.text.as_str())
+            .map(|p| p.text.as_ref())
             .collect::<Vec<_>>()
             .join(" . ");
         (text, parts)
@@ -876,7 +905,7 @@ impl<'a> Renderer<'a> {
                             )
                         }
                     });
-                let op = match op.text.as_str() {
+                let op = match op.text.as_ref() {
                     "ip protocol" | "ip6 nexthdr" => Operand {
                         dep: Some(Dep::L4),
                         ..op
@@ -960,7 +989,17 @@ impl<'a> Renderer<'a> {
             }
             Expr::Immediate { dreg, data } => match data {
                 Data::Verdict(v) => {
-                    if !matches!(v, Verdict::Other(_)) {
+                    let fixed = match v {
+                        Verdict::Accept => Some("accept"),
+                        Verdict::Drop => Some("drop"),
+                        Verdict::Return => Some("return"),
+                        Verdict::Continue => Some("continue"),
+                        Verdict::Queue => Some("queue"),
+                        _ => None,
+                    };
+                    if let Some(t) = fixed {
+                        self.push(t);
+                    } else if !matches!(v, Verdict::Other(_)) {
                         self.push(v.to_string());
                     } else {
                         self.fallback(v.to_string());
@@ -1059,7 +1098,7 @@ impl<'a> Renderer<'a> {
                 }
                 self.push(format!("{verb} @{set} {{ {inner} }}"));
             }
-            Expr::Counter { .. } => self.push("counter".into()),
+            Expr::Counter { .. } => self.push("counter"),
             Expr::Objref { kind, name } => match kind {
                 1 => self.push(format!("counter name \"{name}\"")),
                 2 => self.push(format!("quota name \"{name}\"")),
@@ -1256,7 +1295,7 @@ impl<'a> Renderer<'a> {
                 }
                 self.push(s);
             }
-            Expr::Notrack => self.push("notrack".into()),
+            Expr::Notrack => self.push("notrack"),
             Expr::MetaSet { sreg, key } => {
                 let src = self.reg(*sreg);
                 let (name, ty) = match meta_key(*key) {
@@ -1313,7 +1352,7 @@ impl<'a> Renderer<'a> {
                 if !src.exact || src.mask.is_some() {
                     self.exact = false;
                 }
-                src.text.clone()
+                src.text.to_string()
             }
         }
     }
@@ -1332,7 +1371,7 @@ impl<'a> Renderer<'a> {
                 if !op.exact {
                     self.exact = false;
                 }
-                op.text.clone()
+                op.text.to_string()
             }
         }
     }
@@ -1519,7 +1558,7 @@ impl<'a> Renderer<'a> {
                     let hi = text
                         .strip_prefix(&format!("{} <= ", lhs.text))
                         .unwrap_or_default();
-                    prev.text = format!("{} {lo}-{hi}", lhs.text);
+                    prev.text = format!("{} {lo}-{hi}", lhs.text).into();
                     return;
                 }
             }
@@ -1542,7 +1581,10 @@ impl<'a> Renderer<'a> {
             Some(Dep::L4) => self.l4 = data.first().copied(),
             None => {}
         }
-        self.stmts.push(Stmt { text, dep });
+        self.stmts.push(Stmt {
+            text: text.into(),
+            dep,
+        });
     }
 }
 
@@ -1555,7 +1597,7 @@ pub fn render_rule(family: Family, exprs: &[Expr], env: &dyn RenderEnv) -> Rende
     let text = r
         .stmts
         .iter()
-        .map(|s| s.text.as_str())
+        .map(|s| s.text.as_ref())
         .collect::<Vec<_>>()
         .join(" ");
     Rendered {

@@ -497,6 +497,7 @@ pub fn decode_rule(payload: &[u8]) -> R<RuleMsg> {
             s::NFTA_RULE_HANDLE => r.handle = be64("rule", ty, v)?,
             s::NFTA_RULE_USERDATA => r.comment = udata_comment(v, 0),
             s::NFTA_RULE_EXPRESSIONS => {
+                r.exprs.reserve(12);
                 for e in attrs(v) {
                     let (_, ev) = e?;
                     r.exprs.push(decode_expr(ev));
@@ -511,14 +512,16 @@ pub fn decode_rule(payload: &[u8]) -> R<RuleMsg> {
 /// One expression (NFTA_LIST_ELEM body: NFTA_EXPR_NAME + NFTA_EXPR_DATA). Never fails: a
 /// broken one is kept as [`Expr::Undecodable`].
 pub fn decode_expr(v: &[u8]) -> Expr {
-    let mut name = String::new();
+    // The name is matched in place: no allocation for the expressions this build knows.
+    let mut name: &[u8] = &[];
     let mut data: &[u8] = &[];
     for at in attrs(v) {
         match at {
-            Ok((ty, v)) if ty == s::NFTA_EXPR_NAME => name = string(v),
+            Ok((ty, v)) if ty == s::NFTA_EXPR_NAME => name = v,
             Ok((ty, v)) if ty == s::NFTA_EXPR_DATA => data = v,
             Ok(_) => {}
             Err(e) => {
+                let name = string(name);
                 return Expr::Undecodable {
                     name: if name.is_empty() { "?".into() } else { name },
                     reason: e.to_string(),
@@ -526,10 +529,12 @@ pub fn decode_expr(v: &[u8]) -> Expr {
             }
         }
     }
-    match expr_data(&name, data) {
+    let end = name.iter().position(|c| *c == 0).unwrap_or(name.len());
+    let name = std::str::from_utf8(&name[..end]).unwrap_or("?");
+    match expr_data(name, data) {
         Ok(e) => e,
         Err(e) => Expr::Undecodable {
-            name,
+            name: name.to_string(),
             reason: e.to_string(),
         },
     }
