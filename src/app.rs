@@ -249,6 +249,8 @@ pub struct App {
     pub stopping: AtomicBool,
     /// Demo mode: sample data is labelled as such.
     pub demo: bool,
+    /// Relays, switches and LEDs (set by the relays start hook).
+    pub relays: crate::relays::area::Slot,
 }
 
 impl App {
@@ -265,6 +267,7 @@ impl App {
             token,
             stopping: AtomicBool::new(false),
             demo,
+            relays: std::sync::OnceLock::new(),
         }
     }
 

@@ -23,10 +23,10 @@ pub type AreaStart = fn(&Arc<App>) -> Vec<JoinHandle<()>>;
 pub type AreaStop = fn(&App);
 
 /// Every area's start hook, in order.
-pub const AREA_STARTS: &[AreaStart] = &[];
+pub const AREA_STARTS: &[AreaStart] = &[crate::relays::area::start];
 
 /// Every area's stop hook, in order.
-pub const AREA_STOPS: &[AreaStop] = &[];
+pub const AREA_STOPS: &[AreaStop] = &[crate::relays::area::stop];
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]

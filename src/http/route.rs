@@ -19,10 +19,10 @@ pub type AreaRoute = fn(&App, &ApiRequest) -> Option<ApiResponse>;
 pub type AreaMetrics = fn(&App, &mut MetricsWriter);
 
 /// Each area's routes, tried in order after the daemon's own.
-pub const AREA_ROUTES: &[AreaRoute] = &[];
+pub const AREA_ROUTES: &[AreaRoute] = &[crate::relays::area::route];
 
 /// Each area's metric families, rendered after the daemon's own.
-pub const AREA_METRICS: &[AreaMetrics] = &[];
+pub const AREA_METRICS: &[AreaMetrics] = &[crate::relays::area::metrics];
 
 /// The web page's files, embedded at build time.
 const PAGE: &[(&str, &str, &str)] = &[

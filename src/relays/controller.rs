@@ -202,6 +202,8 @@ impl Controller {
                 bank.claim_output(cfg.pin, cfg.safe_level()),
             )?;
             let mut sense = None;
+            // A pulse appliance is wherever its sense pin says; a level relay was just claimed off.
+            let mut initial_on = false;
             if let Some(s) = cfg.sense {
                 claim(
                     format!("relay {} sense", cfg.name),
@@ -214,6 +216,8 @@ impl Controller {
                     source,
                 })?;
                 sense = Some(Debouncer::new(level, s.delay));
+                initial_on =
+                    matches!(cfg.drive, Drive::Pulse { .. }) && level.is_active(s.active_low);
             }
             if let Some(sw) = cfg.switch {
                 claim(
@@ -222,14 +226,13 @@ impl Controller {
                     bank.claim_input(sw.pin, sw.pull, sw.debounce),
                 )?;
             }
+            let mut state = RelayState::initial(Now {
+                wall_ms: now_ms,
+                mono_ms: 0,
+            });
+            state.on = initial_on;
             slots.push(Slot {
-                inner: Mutex::new(SlotInner {
-                    state: RelayState::initial(Now {
-                        wall_ms: now_ms,
-                        mono_ms: 0,
-                    }),
-                    sense,
-                }),
+                inner: Mutex::new(SlotInner { state, sense }),
                 cfg,
             });
         }
@@ -666,7 +669,7 @@ impl Controller {
     }
 
     /// The service loop: switches, sense pins, auto-off, LEDs. Returns when `stop` is set.
-    pub fn run(&self, stop: &AtomicBool) {
+    pub fn run(&self, stop: &AtomicBool, mut each_pass: impl FnMut(&Controller)) {
         let mut switches: Vec<(usize, Debouncer)> = self
             .relays
             .iter()
@@ -679,6 +682,7 @@ impl Controller {
             .collect();
         let heartbeat = self.leds.iter().any(|l| l.signal == led::Signal::Heartbeat);
         while !stop.load(Ordering::Relaxed) {
+            each_pass(self);
             let now = self.now();
             for (i, d) in switches.iter_mut() {
                 let slot = &self.relays[*i];
@@ -752,6 +756,21 @@ impl Controller {
             let _ = self.bank.write(l.pin, Level::inactive(l.active_low));
         }
         out
+    }
+
+    /// For `pirouterd relays off` after a crash: every relay the state file says was on has
+    /// now been driven off; record that turn-off (for `min_off`), keeping the wish for
+    /// `at_start = "restore"`.
+    pub fn note_safe_in_state_file(&self) -> Result<(), RelayError> {
+        let now = self.now();
+        for slot in &self.relays {
+            let saved = lock(&self.store).file.get(&slot.cfg.name);
+            if let Some(mut s) = saved.filter(|s| s.on) {
+                s.off_since_ms = Some(now.wall_ms);
+                self.persist(&slot.cfg.name, &s)?;
+            }
+        }
+        Ok(())
     }
 
     /// Works a relay's simulated switch: a press-and-release for `toggle`, a flip for

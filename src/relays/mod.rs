@@ -12,6 +12,7 @@
 //! mutex (an API request, a switch press and the auto-off timer never interleave), persists
 //! each change atomically before acknowledging it, and records it with its source.
 
+pub mod area;
 pub mod controller;
 pub mod led;
 pub mod relay;
