@@ -468,7 +468,8 @@ impl Controller {
         }
         inner.state = plan.state.clone();
         if let Some(c) = &plan.change {
-            if !shutdown {
+            // With a sink (the daemon's event log) the change is logged there, once.
+            if self.sink.is_none() {
                 log::info!("{c}");
             }
             self.record(c);
