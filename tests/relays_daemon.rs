@@ -460,3 +460,48 @@ fn relays_off_command_drives_safe_and_records_the_turn_off() {
     assert_eq!(s["on"], true, "the wish is kept for restore");
     assert!(s["off_since_ms"].as_u64().expect("off_since") > 1000);
 }
+
+#[test]
+fn the_demo_has_a_fireplace_and_a_porch_light_that_work() {
+    let mut d = Daemon::start(&["demo", "--listen", "127.0.0.1:0"]);
+    let out = wait_for(Duration::from_secs(5), || {
+        let o = d.stdout();
+        o.contains("token for changes").then_some(o)
+    })
+    .expect("the demo prints its token");
+    let token = out
+        .lines()
+        .find_map(|l| l.split("token for changes").nth(1))
+        .and_then(|rest| rest.rsplit(' ').next())
+        .expect("token")
+        .trim()
+        .to_string();
+    let all = d.get_json("/api/v1/relays");
+    assert_eq!(all["backend"], "sim");
+    let names: Vec<&str> = all["relays"]
+        .as_array()
+        .expect("relays")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(names, ["fireplace", "porch-light"]);
+    let (s, _, b) = d.request(
+        "POST",
+        "/api/v1/relays/fireplace",
+        Some(&token),
+        Some(r#"{"on":true}"#),
+    );
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(relay(&d, "fireplace")["on"], true);
+    assert_eq!(pin_level(&d, 3), "high", "the simulated fireplace is lit");
+    let st = d
+        .guard
+        .signal_and_wait("INT", Duration::from_secs(10))
+        .expect("exits on Ctrl-C");
+    assert!(st.success(), "{}", d.stderr());
+    assert!(
+        d.stderr().contains("relay fireplace: safe"),
+        "{}",
+        d.stderr()
+    );
+}
