@@ -455,3 +455,71 @@ fn auto_off_runs_on_the_injected_clock_and_restore_keeps_the_deadline() {
     assert_eq!(sim2.level(5), Some(Level::High));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn readers_never_wait_for_a_pulse_and_see_it_under_way() {
+    let sim = Arc::new(SimBank::new());
+    wire(&sim, true);
+    let mut cfg = fireplace();
+    if let Some(s) = cfg.sense.as_mut() {
+        s.delay = Duration::from_millis(400);
+    }
+    let c = Arc::new(controller(sim.clone(), vec![cfg], None));
+    c.boot();
+    let c2 = c.clone();
+    let t = std::thread::spawn(move || c2.request("fireplace", Command::On { for_: None }, api()));
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    let v = c.views().remove(0);
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "views() waited {:?} for the pulse",
+        start.elapsed()
+    );
+    assert!(!v.on, "not on until confirmed");
+    assert_eq!(v.changing_to, Some(true));
+    t.join().expect("join").expect("on");
+    let v = c.views().remove(0);
+    assert!(v.on);
+    assert_eq!(v.changing_to, None);
+}
+
+#[test]
+fn a_press_during_a_slow_pulse_is_queued_not_lost() {
+    let sim = Arc::new(SimBank::new());
+    wire(&sim, true);
+    let mut cfg = fireplace();
+    if let Some(s) = cfg.sense.as_mut() {
+        s.delay = Duration::from_millis(300);
+    }
+    let c = Arc::new(controller(sim.clone(), vec![cfg], None));
+    c.boot();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c2, stop2) = (c.clone(), stop.clone());
+    let t = std::thread::spawn(move || c2.run(&stop2, |_| {}));
+    std::thread::sleep(Duration::from_millis(50)); // the loop reads the switch's rest level
+    sim.press(17, Duration::from_millis(80)); // starts turning on (300 ms read-back)
+                                              // Released for longer than the debounce (a shorter release is contact bounce).
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        c.views()[0].changing_to,
+        Some(true),
+        "first press still under way"
+    );
+    sim.press(17, Duration::from_millis(80)); // pressed while that is under way
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let switched = || {
+        c.events(0)
+            .iter()
+            .filter(|l| l.change.source == Source::Switch && l.change.from != l.change.to)
+            .count()
+    };
+    while switched() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(switched(), 2, "{:?}", c.events(0));
+    assert!(!c.views()[0].on, "on, then off again");
+    assert_eq!(sim.level(3), Some(Level::Low));
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("join");
+}

@@ -333,6 +333,7 @@ fn relay_json(v: &super::controller::RelayView) -> Value {
         "min_off_ms": v.min_off_ms,
         "min_off_remaining_ms": v.min_off_remaining_ms,
         "fault": v.fault,
+        "changing_to": v.changing_to,
     })
 }
 

@@ -121,6 +121,8 @@ pub struct RelayView {
     /// Time left before `min_off` allows a turn-on.
     pub min_off_remaining_ms: Option<u64>,
     pub fault: Option<String>,
+    /// Set while a change is under way (a pulse waiting for its sense pin): the target.
+    pub changing_to: Option<bool>,
 }
 
 /// A change that happened, as returned to the requester.
@@ -138,7 +140,17 @@ struct SlotInner {
 
 struct Slot {
     cfg: RelayConfig,
+    /// Held for a whole change.
     inner: Mutex<SlotInner>,
+    /// The state as last published, locked only for a copy: readers (API, metrics, LEDs) never
+    /// wait for a pulse and its sense read-back.
+    published: Mutex<RelayState>,
+}
+
+impl Slot {
+    fn publish(&self, s: &RelayState) {
+        *lock(&self.published) = s.clone();
+    }
 }
 
 struct Store {
@@ -232,6 +244,7 @@ impl Controller {
             });
             state.on = initial_on;
             slots.push(Slot {
+                published: Mutex::new(state.clone()),
                 inner: Mutex::new(SlotInner { state, sense }),
                 cfg,
             });
@@ -438,9 +451,13 @@ impl Controller {
             if !plan.actions.is_empty() || plan.confirm.is_some() {
                 log::info!("{plan}");
             }
+            if plan.confirm.is_some() {
+                slot.publish(&plan.state);
+            }
             for a in &plan.actions {
                 if let Err(e) = self.act(&slot.cfg, a) {
                     inner.state.fault = Some(chain(&e));
+                    slot.publish(&inner.state);
                     log::error!("{}", chain(&e));
                     return Err(e);
                 }
@@ -456,6 +473,7 @@ impl Controller {
                         source: Box::new(source),
                     };
                     inner.state.fault = Some(chain(&e));
+                    slot.publish(&inner.state);
                     return Err(e);
                 }
             };
@@ -467,6 +485,7 @@ impl Controller {
             plan = relay::step(&slot.cfg, &state, Event::Confirm { sensed }, self.now())?;
         }
         inner.state = plan.state.clone();
+        slot.publish(&inner.state);
         if let Some(c) = &plan.change {
             // With a sink (the daemon's event log) the change is logged there, once.
             if self.sink.is_none() {
@@ -543,12 +562,13 @@ impl Controller {
             .collect()
     }
 
-    /// Every relay as the API shows it (waits for changes under way).
+    /// Every relay as the API shows it. Never waits for a change under way: a relay in the
+    /// middle of a pulse shows its old state and `changing_to`.
     pub fn views(&self) -> Vec<RelayView> {
         let now = self.now();
         self.relays
             .iter()
-            .map(|s| view(&s.cfg, &lock(&s.inner).state, now))
+            .map(|s| view(&s.cfg, &lock(&s.published), now))
             .collect()
     }
 
@@ -647,10 +667,10 @@ impl Controller {
         if self.leds.is_empty() {
             return;
         }
-        let any_on = self
-            .relays
-            .iter()
-            .any(|s| s.inner.try_lock().map(|i| i.state.on).unwrap_or(true));
+        let any_on = self.relays.iter().any(|s| {
+            let p = lock(&s.published);
+            p.on || p.pending.as_ref().is_some_and(|p| p.target)
+        });
         let values = self.signals.snapshot(any_on);
         let now = self.now();
         let mut levels = lock(&self.led_levels);
@@ -670,11 +690,49 @@ impl Controller {
     }
 
     /// The service loop: switches, sense pins, auto-off, LEDs. Returns when `stop` is set.
-    pub fn run(&self, stop: &AtomicBool, mut each_pass: impl FnMut(&Controller)) {
+    pub fn run(&self, stop: &AtomicBool, each_pass: impl FnMut(&Controller)) {
+        // Switch presses go to one worker per relay, in order, so the loop keeps sampling
+        // (and catches the next press) while a pulse and its sense read-back take their time.
+        std::thread::scope(|scope| {
+            let mut workers = BTreeMap::new();
+            for (i, slot) in self.relays.iter().enumerate() {
+                if slot.cfg.switch.is_none() {
+                    continue;
+                }
+                let (tx, rx) = std::sync::mpsc::channel::<Command>();
+                workers.insert(i, tx);
+                let name = slot.cfg.name.as_str();
+                let spawned = std::thread::Builder::new()
+                    .name(format!("switch {name}"))
+                    .spawn_scoped(scope, move || {
+                        for cmd in rx {
+                            if let Err(e) = self.request(name, cmd, Source::Switch) {
+                                log::warn!("relay {name}: switch press not applied: {}", chain(&e));
+                            }
+                        }
+                    });
+                if let Err(e) = spawned {
+                    log::error!("relay {name}: cannot start its switch thread: {e}");
+                    workers.remove(&i);
+                }
+            }
+            self.service(stop, each_pass, &workers);
+            // Dropping the senders ends the workers once their queued presses are applied.
+            drop(workers);
+        });
+    }
+
+    fn service(
+        &self,
+        stop: &AtomicBool,
+        mut each_pass: impl FnMut(&Controller),
+        workers: &BTreeMap<usize, std::sync::mpsc::Sender<Command>>,
+    ) {
         let mut switches: Vec<(usize, Debouncer)> = self
             .relays
             .iter()
             .enumerate()
+            .filter(|(i, _)| workers.contains_key(i))
             .filter_map(|(i, s)| {
                 let sw = s.cfg.switch?;
                 let level = self.bank.read(sw.pin).ok()?;
@@ -692,15 +750,8 @@ impl Controller {
                     continue;
                 };
                 if let Some(stable) = d.sample(level, now.mono_ms) {
-                    if let Some(cmd) = switch::command(&sw, stable) {
-                        match self.request(&slot.cfg.name, cmd, Source::Switch) {
-                            Ok(_) => {}
-                            Err(e) => log::warn!(
-                                "relay {}: switch press not applied: {}",
-                                slot.cfg.name,
-                                chain(&e)
-                            ),
-                        }
+                    if let (Some(cmd), Some(tx)) = (switch::command(&sw, stable), workers.get(i)) {
+                        let _ = tx.send(cmd);
                     }
                 }
             }
@@ -869,6 +920,7 @@ fn view(cfg: &RelayConfig, s: &RelayState, now: Now) -> RelayView {
         min_off_ms: cfg.min_off.map(ms),
         min_off_remaining_ms: relay::min_off_remaining(cfg, s, now).map(ms),
         fault: s.fault.clone(),
+        changing_to: s.pending.as_ref().map(|p| p.target),
     }
 }
 

@@ -66,6 +66,9 @@ struct Inner {
     appliances: Vec<(Appliance, bool)>,
     /// Bumped on every input change, so `wait_inputs` can tell a wake-up from a timeout.
     generation: u64,
+    /// The generation the last `wait_inputs` returned at: a change made between two waits
+    /// (while the caller was sampling) wakes the next wait at once, like a kernel event queue.
+    waited: u64,
 }
 
 /// A bank of simulated pins.
@@ -307,12 +310,14 @@ impl PinBank for SimBank {
 
     fn wait_inputs(&self, timeout: Duration) -> Result<bool, GpioError> {
         let g = self.lock();
-        let start = g.generation;
-        let (g, _) = self
+        let start = g.waited;
+        let (mut g, _) = self
             .changed
             .wait_timeout_while(g, timeout, |g| g.generation == start)
             .unwrap_or_else(|p| p.into_inner());
-        Ok(g.generation != start)
+        let woke = g.generation != start;
+        g.waited = g.generation;
+        Ok(woke)
     }
 
     fn as_sim(&self) -> Option<&SimBank> {
@@ -352,6 +357,10 @@ mod tests {
         b.set_input(17, Level::Low);
         assert!(t.join().expect("join").expect("wait"));
         assert_eq!(b.read(17).expect("read"), Level::Low);
+        assert!(!b.wait_inputs(Duration::from_millis(5)).expect("wait"));
+        // A change made while nobody waits wakes the next wait at once (no lost wake-up).
+        b.set_input(17, Level::High);
+        assert!(b.wait_inputs(Duration::from_secs(10)).expect("wait"));
         assert!(!b.wait_inputs(Duration::from_millis(5)).expect("wait"));
     }
 
