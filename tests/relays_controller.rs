@@ -523,3 +523,46 @@ fn a_press_during_a_slow_pulse_is_queued_not_lost() {
     stop.store(true, Ordering::SeqCst);
     t.join().expect("join");
 }
+
+#[test]
+fn a_switch_press_refused_by_min_off_is_in_the_event_log() {
+    let sim = Arc::new(SimBank::new());
+    let cfg = RelayConfig {
+        min_off: Some(Duration::from_secs(600)),
+        switch: Some(SwitchConfig {
+            pin: 17,
+            pull: Pull::Up,
+            active_low: true,
+            debounce: Duration::from_millis(20),
+            mode: SwitchMode::Toggle,
+        }),
+        ..porch()
+    };
+    let c = Arc::new(controller(sim.clone(), vec![cfg], None));
+    c.boot();
+    c.request("porch-light", Command::On { for_: None }, api())
+        .expect("on");
+    c.request("porch-light", Command::Off, api()).expect("off");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c2, stop2) = (c.clone(), stop.clone());
+    let t = std::thread::spawn(move || c2.run(&stop2, |_| {}));
+    std::thread::sleep(Duration::from_millis(50));
+    sim.press(17, Duration::from_millis(60));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let refused = || {
+        c.events(0).into_iter().find(|l| {
+            l.change.source == Source::Switch && l.change.failed && l.change.from == l.change.to
+        })
+    };
+    while refused().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("join");
+    let r = refused().expect("refusal logged");
+    let note = r.change.note.expect("note");
+    assert!(note.contains("switch press refused"), "{note}");
+    assert!(note.contains("min_off (10m)"), "{note}");
+    assert!(!c.views()[0].on);
+    assert_eq!(sim.level(5), Some(Level::High));
+}

@@ -544,6 +544,25 @@ impl Controller {
         }
     }
 
+    /// Records a switch press a safety rule refused, as a failed non-change.
+    fn record_refusal(&self, name: &str, r: &Refusal) {
+        let Ok(slot) = self.slot(name) else { return };
+        let on = lock(&slot.published).on;
+        let c = Change {
+            relay: name.to_string(),
+            from: on,
+            to: on,
+            source: Source::Switch,
+            at_ms: self.now().wall_ms,
+            note: Some(format!("switch press refused: {r}")),
+            failed: true,
+        };
+        if self.sink.is_none() {
+            log::warn!("{c}");
+        }
+        self.record(&c);
+    }
+
     /// Recent changes, oldest first, with sequence numbers after `after`.
     pub fn events(&self, after: u64) -> Vec<Logged> {
         lock(&self.log)
@@ -706,8 +725,15 @@ impl Controller {
                     .name(format!("switch {name}"))
                     .spawn_scoped(scope, move || {
                         for cmd in rx {
-                            if let Err(e) = self.request(name, cmd, Source::Switch) {
-                                log::warn!("relay {name}: switch press not applied: {}", chain(&e));
+                            match self.request(name, cmd, Source::Switch) {
+                                Ok(_) => {}
+                                // Nobody gets a 409 for a wall switch: the event log says why
+                                // the switch "did nothing".
+                                Err(RelayError::Refused(r)) => self.record_refusal(name, &r),
+                                Err(e) => log::warn!(
+                                    "relay {name}: switch press not applied: {}",
+                                    chain(&e)
+                                ),
                             }
                         }
                     });
