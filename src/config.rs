@@ -1424,6 +1424,24 @@ signal = "ra_block"
     }
 
     #[test]
+    fn relay_sense_keys_and_pulse_needs_sense() {
+        let c = Config::parse(
+            "[[relay]]\nname = \"f\"\npin = 2\ndrive = \"pulse\"\nsense_pin = 3\nsense_delay = \"250ms\"\nsense_pull = \"down\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.relays[0].sense_delay, Duration::from_millis(250));
+        assert_eq!(c.relays[0].sense_pull, Pull::Down);
+        let d = Config::parse("[[relay]]\nname = \"p\"\npin = 2\n").expect("valid");
+        assert_eq!(d.relays[0].sense_delay, Duration::from_secs(1));
+        assert_eq!(d.relays[0].sense_pull, Pull::None);
+        let problems = Config::parse("[[relay]]\nname = \"f\"\npin = 2\ndrive = \"pulse\"\n")
+            .expect_err("pulse without sense");
+        assert_eq!(problems[0].key, "relay[0].sense_pin");
+        assert_eq!(problems[0].line, Some(1));
+        assert!(problems[0].message.contains("needs sense_pin"));
+    }
+
+    #[test]
     fn wrong_types_are_named() {
         let problems = Config::parse("[http]\nworkers = \"four\"\nread_requires_token = 1\n")
             .expect_err("invalid");
