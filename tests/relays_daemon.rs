@@ -505,3 +505,43 @@ fn the_demo_has_a_fireplace_and_a_porch_light_that_work() {
         d.stderr()
     );
 }
+
+#[test]
+fn auto_falling_back_to_simulated_pins_is_not_reported_as_safe() {
+    // This machine is not a Raspberry Pi (CI and the dev VM have no device-tree model), so
+    // `auto` picks simulated pins: the daemon says so, and `relays off` fails rather than
+    // pretend it drove real relays.
+    assert!(
+        !std::fs::read_to_string("/proc/device-tree/model")
+            .unwrap_or_default()
+            .starts_with("Raspberry Pi"),
+        "this test expects a non-Pi machine"
+    );
+    let dir = TempDir::new("relays-auto");
+    let cfg_text = std::fs::read_to_string(write_config(&dir)).expect("read");
+    let cfg = dir.file(
+        "auto.toml",
+        &cfg_text.replace("backend = \"sim\"", "backend = \"auto\""),
+    );
+    let cfg = cfg.to_str().expect("utf8");
+    let out = std::process::Command::new(common::bin())
+        .args(["relays", "off", "--config", cfg])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing real was driven"), "{err}");
+
+    let d = start(cfg);
+    let st = d.get_json("/api/v1/status");
+    let gpio = &st["components"]["gpio"];
+    assert_eq!(gpio["state"], "degraded", "{gpio}");
+    assert!(
+        gpio["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("relays are simulated"),
+        "{gpio}"
+    );
+    assert_eq!(d.get_json("/api/v1/relays")["backend"], "sim");
+}

@@ -214,6 +214,13 @@ pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
         .collect();
     let mut problems = controller.warnings.clone();
     problems.extend(failed);
+    if choice.is_fallback_sim() && !app.config.relays.is_empty() {
+        problems.push(format!(
+            "relays are simulated: {}; set gpio.backend = \"sim\" if that is intended, or \
+             \"cdev\"/\"rppal\" on a Raspberry Pi",
+            choice.why
+        ));
+    }
     if problems.is_empty() {
         app.components.up(
             "gpio",
@@ -280,6 +287,16 @@ pub fn relays_off(cfg: &Config, clock: Arc<dyn Clock>) -> u8 {
         }
     };
     let mut code = 0;
+    if choice.is_fallback_sim() {
+        // An ExecStopPost that "succeeds" on simulated pins while real relays stay on would
+        // be worse than a failure.
+        eprintln!(
+            "pirouterd relays off: no GPIO hardware found ({}): nothing real was driven; \
+             set gpio.backend = \"sim\" if that is intended",
+            choice.why
+        );
+        code = 1;
+    }
     for (name, r) in c.drive_all_safe() {
         match r {
             Ok(()) => println!("{name}: off ({})", choice.kind),

@@ -122,13 +122,23 @@ pub struct Choice {
     pub why: String,
 }
 
+impl Choice {
+    /// `auto` found no Raspberry Pi GPIO and fell back to simulated pins: configured relays
+    /// drive nothing real.
+    pub fn is_fallback_sim(&self) -> bool {
+        self.kind == BackendKind::Sim && self.why != FIXED
+    }
+}
+
+const FIXED: &str = "set by gpio.backend";
+
 /// Resolves `auto`: on a Raspberry Pi, cdev where GPIO character devices exist, else rppal;
 /// anywhere else, simulated pins. `model` is `/proc/device-tree/model` (NUL-trimmed) if
 /// readable; `has_gpiochip` whether any `/dev/gpiochip*` exists.
 pub fn choose(choice: BackendChoice, model: Option<&str>, has_gpiochip: bool) -> Choice {
     let fixed = |kind| Choice {
         kind,
-        why: "set by gpio.backend".into(),
+        why: FIXED.into(),
     };
     match choice {
         BackendChoice::Sim => fixed(BackendKind::Sim),
@@ -310,6 +320,8 @@ mod tests {
         assert!(choose(BackendChoice::Auto, pi5, true)
             .why
             .contains("Raspberry Pi 5"));
+        assert!(choose(BackendChoice::Auto, None, false).is_fallback_sim());
+        assert!(!choose(BackendChoice::Sim, None, false).is_fallback_sim());
     }
 
     #[test]
