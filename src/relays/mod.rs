@@ -11,6 +11,8 @@
 //! [`crate::sys::gpio::PinBank`]), serialises every change to a relay behind that relay's
 //! mutex (an API request, a switch press and the auto-off timer never interleave), persists
 //! each change atomically before acknowledging it, and records it with its source.
+//! [`area`] plugs it into the daemon: config conversion, start/stop hooks, the
+//! `/api/v1/relays` routes, metrics, the demo's relays and `pirouterd relays off`.
 
 pub mod area;
 pub mod controller;
