@@ -251,6 +251,8 @@ pub struct App {
     pub demo: bool,
     /// nftables: the latest snapshot and the set-element query channel.
     pub firewall: crate::firewall::api::FirewallState,
+    /// Relays, switches and LEDs (set by the relays start hook).
+    pub relays: crate::relays::area::Slot,
 }
 
 impl App {
@@ -268,6 +270,7 @@ impl App {
             stopping: AtomicBool::new(false),
             demo,
             firewall: Default::default(),
+            relays: std::sync::OnceLock::new(),
         }
     }
 

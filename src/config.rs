@@ -377,6 +377,11 @@ pub struct RelayConfig {
     pub sense_pin: Option<u8>,
     /// Whether the sense input reads high when the appliance is off. Default `false`.
     pub sense_active_low: bool,
+    /// Pull resistor on the sense input. Default `none`.
+    pub sense_pull: Pull,
+    /// How long after a pulse the sense pin is read, and how long a change on it must hold to
+    /// count (the appliance's reaction time). Default `"1s"`.
+    pub sense_delay: Duration,
     /// Automatic off after this long on. Default: none.
     pub max_on: Option<Duration>,
     /// Refuse turning on until it has been off this long. Default: none.
@@ -1075,6 +1080,8 @@ impl Walker<'_> {
                 "pulse",
                 "sense_pin",
                 "sense_active_low",
+                "sense_pull",
+                "sense_delay",
                 "max_on",
                 "min_off",
                 "at_start",
@@ -1088,7 +1095,7 @@ impl Walker<'_> {
         let pin = self.pin(t, p, "pin", pins);
         if pin.is_none() && Self::get(t, "pin").is_none() {
             self.problem(
-                span,
+                span.clone(),
                 &join(p, "pin"),
                 "every relay needs its BCM pin, e.g. pin = 17",
             );
@@ -1151,6 +1158,22 @@ impl Walker<'_> {
                 }
             },
         };
+        let sense_pull = match self.string(t, p, "sense_pull") {
+            None => Some(Pull::None),
+            Some((s, sp)) => match s.as_str() {
+                "up" => Some(Pull::Up),
+                "down" => Some(Pull::Down),
+                "none" => Some(Pull::None),
+                _ => {
+                    self.problem(
+                        sp,
+                        &join(p, "sense_pull"),
+                        "use \"up\", \"down\" or \"none\"",
+                    );
+                    None
+                }
+            },
+        };
         let sense_pin = if Self::get(t, "sense_pin").is_some() {
             Some(self.pin(t, p, "sense_pin", pins)?)
         } else {
@@ -1171,6 +1194,10 @@ impl Walker<'_> {
                 .unwrap_or(Duration::from_millis(100)),
             sense_pin,
             sense_active_low: self.bool(t, p, "sense_active_low").unwrap_or(false),
+            sense_pull: sense_pull?,
+            sense_delay: self
+                .duration(t, p, "sense_delay")
+                .unwrap_or(Duration::from_secs(1)),
             max_on: self.duration(t, p, "max_on"),
             min_off: self.duration(t, p, "min_off"),
             at_start: at_start?,
@@ -1181,6 +1208,14 @@ impl Walker<'_> {
                 .duration(t, p, "switch_debounce")
                 .unwrap_or(Duration::from_millis(50)),
         };
+        if relay.drive == Drive::Pulse && relay.sense_pin.is_none() {
+            self.problem(
+                span,
+                &join(p, "sense_pin"),
+                "drive = \"pulse\" needs sense_pin: a pulse toggles the appliance, so without \
+                 reading its state back a pulse meant to turn it off could turn it on",
+            );
+        }
         if relay.drive == Drive::Pulse && relay.pulse > Duration::from_secs(5) {
             if let Some(v) = Self::get(t, "pulse") {
                 self.problem(
@@ -1386,6 +1421,24 @@ signal = "ra_block"
         let problems = Config::parse("[http]\nlisten = [\n").expect_err("invalid");
         assert_eq!(problems[0].key, "(syntax)");
         assert!(problems[0].line.is_some());
+    }
+
+    #[test]
+    fn relay_sense_keys_and_pulse_needs_sense() {
+        let c = Config::parse(
+            "[[relay]]\nname = \"f\"\npin = 2\ndrive = \"pulse\"\nsense_pin = 3\nsense_delay = \"250ms\"\nsense_pull = \"down\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.relays[0].sense_delay, Duration::from_millis(250));
+        assert_eq!(c.relays[0].sense_pull, Pull::Down);
+        let d = Config::parse("[[relay]]\nname = \"p\"\npin = 2\n").expect("valid");
+        assert_eq!(d.relays[0].sense_delay, Duration::from_secs(1));
+        assert_eq!(d.relays[0].sense_pull, Pull::None);
+        let problems = Config::parse("[[relay]]\nname = \"f\"\npin = 2\ndrive = \"pulse\"\n")
+            .expect_err("pulse without sense");
+        assert_eq!(problems[0].key, "relay[0].sense_pin");
+        assert_eq!(problems[0].line, Some(1));
+        assert!(problems[0].message.contains("needs sense_pin"));
     }
 
     #[test]

@@ -23,10 +23,14 @@ pub type AreaStart = fn(&Arc<App>) -> Vec<JoinHandle<()>>;
 pub type AreaStop = fn(&App);
 
 /// Every area's start hook, in order.
-pub const AREA_STARTS: &[AreaStart] = &[crate::firewall::sampler::start];
+pub const AREA_STARTS: &[AreaStart] = &[
+    // Relays first: their pins go to the safe level before anything else starts.
+    crate::relays::area::start,
+    crate::firewall::sampler::start,
+];
 
 /// Every area's stop hook, in order.
-pub const AREA_STOPS: &[AreaStop] = &[];
+pub const AREA_STOPS: &[AreaStop] = &[crate::relays::area::stop];
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,9 @@
 //! - `demo`: `pirouterd demo`, the whole product in private namespaces with sample traffic.
 //! - `status`: `pirouterd status`, a terminal summary fetched from a running daemon.
 //! - `logging`: stderr logs in a form journald shows well.
+//! - `relays`: relays, switches and status LEDs. Pure state machines (`(state, event, now) ->
+//!   plan`) plus the controller that applies plans, serialises changes per relay, persists
+//!   them and records their source. Reaches pins only through `sys::gpio::PinBank`.
 //! - `sys`: the OS seams: clock, crash-safe state files, namespaces, signals, systemd notify,
 //!   and (per area) netlink, the `jool` process, GPIO, link events.
 
@@ -29,5 +32,6 @@ pub mod duration;
 pub mod firewall;
 pub mod http;
 pub mod logging;
+pub mod relays;
 pub mod status;
 pub mod sys;

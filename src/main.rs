@@ -126,8 +126,11 @@ fn run() -> Result<u8, AnyError> {
             Ok(2)
         }
         ["relays", "off"] => {
-            eprintln!("pirouterd relays off: not built yet");
-            Ok(2)
+            let cfg = load_config(&args)?;
+            Ok(pirouterd::relays::area::relays_off(
+                &cfg,
+                Arc::new(SystemClock),
+            ))
         }
         _ => {
             eprintln!(

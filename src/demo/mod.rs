@@ -80,6 +80,7 @@ pub fn config(listen: Vec<ListenAddr>, state_dir: PathBuf) -> Config {
     }
     c.state.dir = state_dir;
     c.gpio.backend = GpioBackendKind::Sim;
+    crate::relays::area::demo_config(&mut c);
     c.wan.interface = Some(WAN_IF.into());
     c.drops.nflog_groups = vec![1];
     c.firewall.managed_sets = vec![crate::config::SetRef {

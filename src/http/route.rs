@@ -19,10 +19,10 @@ pub type AreaRoute = fn(&App, &ApiRequest) -> Option<ApiResponse>;
 pub type AreaMetrics = fn(&App, &mut MetricsWriter);
 
 /// Each area's routes, tried in order after the daemon's own.
-pub const AREA_ROUTES: &[AreaRoute] = &[crate::firewall::api::route];
+pub const AREA_ROUTES: &[AreaRoute] = &[crate::firewall::api::route, crate::relays::area::route];
 
 /// Each area's metric families, rendered after the daemon's own.
-pub const AREA_METRICS: &[AreaMetrics] = &[];
+pub const AREA_METRICS: &[AreaMetrics] = &[crate::relays::area::metrics];
 
 /// The web page's files, embedded at build time.
 const PAGE: &[(&str, &str, &str)] = &[
@@ -227,10 +227,10 @@ mod tests {
             route(&a, &post().with_header("authorization", "Bearer wrong")).status,
             401
         );
-        // Past auth, the path is unknown to the skeleton: 404, not 401.
+        // Past auth, the relays area answers (not started in this test: 503), not 401.
         assert_eq!(
             route(&a, &post().with_header("authorization", "Bearer s3cret")).status,
-            404
+            503
         );
         let none = app(None);
         let r = route(&none, &post().with_header("authorization", "Bearer s3cret"));

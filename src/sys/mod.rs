@@ -3,6 +3,7 @@
 
 pub mod atomic_file;
 pub mod clock;
+pub mod gpio;
 pub mod netns;
 pub mod nft;
 pub mod notify;
