@@ -23,6 +23,9 @@
 //!   them and records their source. Reaches pins only through `sys::gpio::PinBank`.
 //! - `sys`: the OS seams: clock, crash-safe state files, namespaces, signals, systemd notify,
 //!   and (per area) netlink, the `jool` process, GPIO, link events.
+//! - `wan`: WAN watch and RA blocking, pure: link readings, the debounced WAN state machine
+//!   (hysteresis, flap damping, probes), RA block mode, the `table inet pirouterd` change as a
+//!   value. Its kernel halves are `sys::link` (rtnetlink) and `sys::ra_block` (nftables).
 
 pub mod app;
 pub mod config;
@@ -35,3 +38,4 @@ pub mod logging;
 pub mod relays;
 pub mod status;
 pub mod sys;
+pub mod wan;
