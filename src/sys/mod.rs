@@ -4,7 +4,9 @@
 pub mod atomic_file;
 pub mod clock;
 pub mod gpio;
+pub mod link;
 pub mod netns;
 pub mod nft;
 pub mod notify;
+pub mod ra_block;
 pub mod signals;

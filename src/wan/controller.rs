@@ -421,6 +421,7 @@ impl WanController {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::wan::link::OperState;

@@ -10,6 +10,9 @@
 //! - [`probe`]: reachability-probe aggregation (all targets fail N rounds in a row).
 //! - [`plan`]: [`RaBlockPlan`], the nftables change as a value whose `Display` is nft syntax.
 //! - [`rtnl`]: pure parsing of rtnetlink link and route messages (`&[u8]` in, values out).
+//! - [`nftmsg`]: decoding our own rule's counters from an nftables rule dump.
+//! - [`ra`]: the router advertisement packet (the RFC 7084 final RA with lifetime 0).
+//! - [`runner`]: the loop body tying a watcher, the controller and a blocker together.
 //!
 //! The OS sits behind two blocking seams defined here: [`WanWatcher`] (link readings from
 //! rtnetlink, real one in `sys::link`) and [`RaBlocker`] (the table, real one in
@@ -17,9 +20,12 @@
 
 pub mod controller;
 pub mod link;
+pub mod nftmsg;
 pub mod plan;
 pub mod probe;
+pub mod ra;
 pub mod rtnl;
+pub mod runner;
 
 pub use controller::{BlockReason, RaMode, WanController, WanEvent, WanPolicy, WanState, WanView};
 pub use link::{LinkSample, OperState};

@@ -82,6 +82,7 @@ impl fmt::Display for RaBlockPlan {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

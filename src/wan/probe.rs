@@ -62,6 +62,7 @@ impl ProbeAggregator {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -314,6 +314,7 @@ pub fn getroute_dump(family: u8, seq: u32) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
