@@ -279,12 +279,14 @@ impl RtnlWatcher {
                 } else {
                     let routes = self.current.default_route;
                     self.current = info.sample(routes);
-                    if self.opts.check_routes && before.ifindex != Some(info.ifindex) {
-                        // a new link (ppp0 came back): its routes need reading
-                        self.dirty = true;
-                    }
                 }
-                Ok(before != self.current)
+                let changed = before != self.current;
+                if changed && self.opts.check_routes && self.current.present {
+                    // The kernel sets and clears a route's `linkdown` flag without a route
+                    // event, and a new link (ppp0 back) has new routes: read them now.
+                    self.dirty = true;
+                }
+                Ok(changed)
             }
             rtnl::RTM_NEWROUTE | rtnl::RTM_DELROUTE if self.opts.check_routes => {
                 if let Ok(r) = rtnl::parse_route(m.payload) {
