@@ -253,6 +253,8 @@ pub struct App {
     pub firewall: crate::firewall::api::FirewallState,
     /// Relays, switches and LEDs (set by the relays start hook).
     pub relays: crate::relays::area::Slot,
+    /// WAN watch and RA block: published status, commands to the WAN thread.
+    pub wan: crate::wan::service::WanHandle,
 }
 
 impl App {
@@ -271,6 +273,7 @@ impl App {
             demo,
             firewall: Default::default(),
             relays: std::sync::OnceLock::new(),
+            wan: crate::wan::service::WanHandle::default(),
         }
     }
 

@@ -266,6 +266,14 @@ pub struct WanConfig {
     pub ra_block: RaBlockMode,
     /// LAN interfaces that get one router-lifetime-0 RA when the block engages. Default: none.
     pub lan_interfaces: Vec<String>,
+    /// Also require a default route through the interface that is not flagged `linkdown`.
+    /// Default `false`.
+    pub require_default_route: bool,
+    /// Flap damping half-life: repeated debounced drops hold the WAN down (block on) until
+    /// their penalty halves away. `"0s"` turns damping off. Default `"5m"`.
+    pub flap_half_life: Duration,
+    /// Packet mark (`SO_MARK`) that lets the final RA pass the block. Default `0x5241`.
+    pub ra_mark: u32,
 }
 
 impl Default for WanConfig {
@@ -276,6 +284,9 @@ impl Default for WanConfig {
             up_after: Duration::from_secs(30),
             ra_block: RaBlockMode::Auto,
             lan_interfaces: Vec::new(),
+            require_default_route: false,
+            flap_half_life: Duration::from_secs(300),
+            ra_mark: 0x5241,
         }
     }
 }
@@ -839,6 +850,9 @@ impl Walker<'_> {
                     "up_after",
                     "ra_block",
                     "lan_interfaces",
+                    "require_default_route",
+                    "flap_half_life",
+                    "ra_mark",
                 ],
             );
             if let Some((s, span)) = self.string(t, p, "interface") {
@@ -854,6 +868,19 @@ impl Walker<'_> {
             set_if(
                 &mut c.wan.lan_interfaces,
                 self.array(t, p, "lan_interfaces", |w, v, k| w.ifname_item(v, k)),
+            );
+            set_if(
+                &mut c.wan.require_default_route,
+                self.bool(t, p, "require_default_route"),
+            );
+            set_if(
+                &mut c.wan.flap_half_life,
+                self.duration(t, p, "flap_half_life"),
+            );
+            set_if(
+                &mut c.wan.ra_mark,
+                self.int(t, p, "ra_mark", 1, i64::from(u32::MAX))
+                    .map(|n| n as u32),
             );
         }
         if let Some(t) = self.section(root, "gpio") {
@@ -1414,6 +1441,32 @@ signal = "ra_block"
             problems[1].message
         );
         assert!(problems[4].message.contains("already used by relay[0].pin"));
+    }
+
+    #[test]
+    fn wan_keys_parse_and_bad_ones_are_named() {
+        let c = Config::parse(
+            "[wan]\ninterface = \"ppp0\"\nrequire_default_route = true\n\
+             flap_half_life = \"0s\"\nra_mark = 0x10\nlan_interfaces = [\"br0\"]\n",
+        )
+        .expect("valid");
+        assert!(c.wan.require_default_route);
+        assert_eq!(c.wan.flap_half_life, Duration::ZERO);
+        assert_eq!(c.wan.ra_mark, 16);
+        assert_eq!(c.wan.lan_interfaces, vec!["br0".to_string()]);
+        assert_eq!(Config::default().wan.ra_mark, 0x5241);
+        let problems =
+            Config::parse("[wan]\nra_mark = 0\nflap_half_life = \"soon\"\nra_block = \"maybe\"\n")
+                .expect_err("invalid");
+        let keys: Vec<_> = problems.iter().map(|p| (p.line, p.key.as_str())).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (Some(2), "wan.ra_mark"),
+                (Some(3), "wan.flap_half_life"),
+                (Some(4), "wan.ra_block")
+            ]
+        );
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub fn config(listen: Vec<ListenAddr>, state_dir: PathBuf) -> Config {
     c.gpio.backend = GpioBackendKind::Sim;
     crate::relays::area::demo_config(&mut c);
     c.wan.interface = Some(WAN_IF.into());
+    // Short debounce so a newcomer flapping the simulated WAN sees the RA block within seconds.
+    c.wan.down_after = std::time::Duration::from_secs(3);
+    c.wan.up_after = std::time::Duration::from_secs(5);
     c.drops.nflog_groups = vec![1];
     c.firewall.managed_sets = vec![crate::config::SetRef {
         family: "inet".into(),
@@ -113,6 +116,7 @@ pub fn run(listen: Vec<ListenAddr>) -> Result<(), DemoError> {
         Some(token.clone()),
         true,
     ));
+    app.wan.set_demo_peer(peer.pid());
     traffic::start(app.clone(), peer.pid());
     let result = daemon::run(app, bound, |addrs| {
         for a in addrs {

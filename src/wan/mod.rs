@@ -13,19 +13,24 @@
 //! - [`nftmsg`]: decoding our own rule's counters from an nftables rule dump.
 //! - [`ra`]: the router advertisement packet (the RFC 7084 final RA with lifetime 0).
 //! - [`runner`]: the loop body tying a watcher, the controller and a blocker together.
+//! - [`service`], [`api`], [`metrics`]: the daemon glue: the WAN thread, `/api/v1/wan`,
+//!   `pirouterd_wan_up` and `pirouterd_ra_block_active`.
 //!
 //! The OS sits behind two blocking seams defined here: [`WanWatcher`] (link readings from
 //! rtnetlink, real one in `sys::link`) and [`RaBlocker`] (the table, real one in
 //! `sys::ra_block`).
 
+pub mod api;
 pub mod controller;
 pub mod link;
+pub mod metrics;
 pub mod nftmsg;
 pub mod plan;
 pub mod probe;
 pub mod ra;
 pub mod rtnl;
 pub mod runner;
+pub mod service;
 
 pub use controller::{BlockReason, RaMode, WanController, WanEvent, WanPolicy, WanState, WanView};
 pub use link::{LinkSample, OperState};
