@@ -274,6 +274,26 @@ pub struct WanConfig {
     pub flap_half_life: Duration,
     /// Packet mark (`SO_MARK`) that lets the final RA pass the block. Default `0x5241`.
     pub ra_mark: u32,
+    /// Reachability probes (`"IP:PORT"`, TCP connect; a refusal counts as an answer): when
+    /// every target fails `probe_fail_rounds` rounds in a row the WAN counts as unusable even
+    /// though the link is up. Default: none.
+    pub probe_targets: Vec<std::net::SocketAddr>,
+    /// Time between probe rounds (also each probe's timeout, at most 5 s). Default `"10s"`.
+    pub probe_interval: Duration,
+    /// Rounds in a row in which every target must fail. Default `3`.
+    pub probe_fail_rounds: u32,
+}
+
+/// A probe target as the config writes it (`"192.0.2.1:53"`, `"[2001:db8::1]:443"`).
+struct ProbeAddr(std::net::SocketAddr);
+
+impl std::str::FromStr for ProbeAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(ProbeAddr).map_err(|_| {
+            format!("bad probe target {s:?}: write IP:PORT, e.g. \"192.0.2.1:53\" or \"[2001:db8::1]:443\"")
+        })
+    }
 }
 
 impl Default for WanConfig {
@@ -287,6 +307,9 @@ impl Default for WanConfig {
             require_default_route: false,
             flap_half_life: Duration::from_secs(300),
             ra_mark: 0x5241,
+            probe_targets: Vec::new(),
+            probe_interval: Duration::from_secs(10),
+            probe_fail_rounds: 3,
         }
     }
 }
@@ -853,6 +876,9 @@ impl Walker<'_> {
                     "require_default_route",
                     "flap_half_life",
                     "ra_mark",
+                    "probe_targets",
+                    "probe_interval",
+                    "probe_fail_rounds",
                 ],
             );
             if let Some((s, span)) = self.string(t, p, "interface") {
@@ -880,6 +906,21 @@ impl Walker<'_> {
             set_if(
                 &mut c.wan.ra_mark,
                 self.int(t, p, "ra_mark", 1, i64::from(u32::MAX))
+                    .map(|n| n as u32),
+            );
+            set_if(
+                &mut c.wan.probe_targets,
+                self.array(t, p, "probe_targets", |w, v, k| {
+                    w.str_item::<ProbeAddr>(v, k).map(|a| a.0)
+                }),
+            );
+            set_if(
+                &mut c.wan.probe_interval,
+                self.duration(t, p, "probe_interval"),
+            );
+            set_if(
+                &mut c.wan.probe_fail_rounds,
+                self.int(t, p, "probe_fail_rounds", 1, 100)
                     .map(|n| n as u32),
             );
         }
@@ -1447,7 +1488,8 @@ signal = "ra_block"
     fn wan_keys_parse_and_bad_ones_are_named() {
         let c = Config::parse(
             "[wan]\ninterface = \"ppp0\"\nrequire_default_route = true\n\
-             flap_half_life = \"0s\"\nra_mark = 0x10\nlan_interfaces = [\"br0\"]\n",
+             flap_half_life = \"0s\"\nra_mark = 0x10\nlan_interfaces = [\"br0\"]\n\
+             probe_targets = [\"192.0.2.1:53\", \"[2001:db8::1]:443\"]\nprobe_fail_rounds = 2\n",
         )
         .expect("valid");
         assert!(c.wan.require_default_route);
@@ -1455,6 +1497,11 @@ signal = "ra_block"
         assert_eq!(c.wan.ra_mark, 16);
         assert_eq!(c.wan.lan_interfaces, vec!["br0".to_string()]);
         assert_eq!(Config::default().wan.ra_mark, 0x5241);
+        assert_eq!(c.wan.probe_targets.len(), 2);
+        assert_eq!(c.wan.probe_fail_rounds, 2);
+        let p = Config::parse("[wan]\nprobe_targets = [\"8.8.8.8\"]\n").expect_err("no port");
+        assert_eq!(p[0].key, "wan.probe_targets[0]");
+        assert!(p[0].message.contains("IP:PORT"), "{}", p[0].message);
         let problems =
             Config::parse("[wan]\nra_mark = 0\nflap_half_life = \"soon\"\nra_block = \"maybe\"\n")
                 .expect_err("invalid");

@@ -314,3 +314,36 @@ fn demo_link_is_refused_outside_the_demo() {
     assert_eq!(code, 404, "{}", String::from_utf8_lossy(&b));
     drop(s);
 }
+
+#[test]
+fn a_dead_upstream_behind_a_live_link_counts_as_down() {
+    // probes go to the ISP side, which refuses (RST: reachable) until it drops everything
+    let (s, d) = setup(
+        "wep",
+        "probe_targets = [\"10.81.0.2:9\"]\nprobe_interval = \"300ms\"\nprobe_fail_rounds = 2\n",
+    );
+    let w = wait_wan(&d, 5, "probes answered", |w| {
+        w["probe"] == "reachable" && w["up"] == true
+    });
+    assert_eq!(w["link_usable"], true);
+    s.isp.nft_load(
+        "table inet isp {\n chain input {\n type filter hook input priority 0;\n tcp dport 9 drop\n }\n}\n",
+    );
+    // two silent rounds (each up to 300 ms) + down_after 1 s
+    let w = wait_wan(&d, 6, "probes failing hold the WAN down", |w| {
+        w["probe"] == "unreachable" && w["up"] == false && w["ra_block"]["active"] == true
+    });
+    assert_eq!(w["link"]["running"], true, "the link itself stayed up");
+    assert!(pirouterd_table(&s.router).is_some());
+    s.isp.run(&["nft", "delete", "table", "inet", "isp"]);
+    wait_wan(&d, 6, "probes answer again, WAN up after up_after", |w| {
+        w["probe"] == "reachable" && w["up"] == true && w["ra_block"]["active"] == false
+    });
+    let ev = events(&d);
+    assert!(
+        ev.iter()
+            .any(|e| e["source"] == "probe"
+                && e["message"].as_str().unwrap().contains("unreachable")),
+        "{ev:?}"
+    );
+}

@@ -250,3 +250,23 @@ fn flapping_shorter_than_the_debounce_does_nothing() {
         assert_eq!(*lp.errors.lock().unwrap(), Vec::<String>::new());
     });
 }
+
+#[test]
+fn probe_rounds_count_answers_refusals_and_silence() {
+    let ns = Netns::new("wpr");
+    ns.run(&["ip", "route", "add", "unreachable", "10.99.99.0/24"]);
+    in_netns(&ns, || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        }; // dropped: connections are refused
+        let unreachable: std::net::SocketAddr = "10.99.99.1:80".parse().unwrap();
+        let round = pirouterd::sys::link::tcp_probe_round(
+            &[open, closed, unreachable],
+            Duration::from_millis(500),
+        );
+        assert_eq!(round, vec![true, true, false]);
+    });
+}

@@ -365,3 +365,26 @@ impl WanWatcher for RtnlWatcher {
         }
     }
 }
+
+/// One reachability-probe round: a TCP connect to each target, all at once, each within
+/// `timeout`. A target answered if the connect succeeded or was refused (a RST proves the path
+/// works); timeouts and unreachable errors are failures. No capabilities needed.
+pub fn tcp_probe_round(targets: &[std::net::SocketAddr], timeout: Duration) -> Vec<bool> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|t| {
+                s.spawn(
+                    move || match std::net::TcpStream::connect_timeout(t, timeout) {
+                        Ok(_) => true,
+                        Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+                    },
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(false))
+            .collect()
+    })
+}

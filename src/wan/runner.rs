@@ -76,6 +76,17 @@ impl<W: WanWatcher, B: RaBlocker> WanRunner<W, B> {
         report
     }
 
+    /// Feeds one probe round (one `bool` per target) and applies the result.
+    pub fn observe_probe(&mut self, answered: &[bool]) -> StepReport {
+        let now = self.clock.monotonic();
+        let mut report = StepReport {
+            events: self.controller.observe_probe(answered, now),
+            ..StepReport::default()
+        };
+        self.reconcile(&mut report);
+        report
+    }
+
     /// Packets dropped by the block so far.
     pub fn dropped(&mut self) -> Result<DropCounter, String> {
         self.blocker.dropped().map_err(|e| chain(&e))

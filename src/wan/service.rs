@@ -94,6 +94,9 @@ pub struct WanStatus {
     pub link_usable: Option<bool>,
     /// Where the state is heading if the reading holds: `{"to", "at"}` (Unix ms).
     pub pending: Option<serde_json::Value>,
+    /// Reachability probes: `unknown` (none configured or no round yet), `reachable`,
+    /// `unreachable`.
+    pub probe: String,
     /// Flap damping holds the WAN down.
     pub damped: bool,
     pub flap_penalty: f64,
@@ -221,8 +224,9 @@ fn run(app: Arc<App>, interface: String, rx: mpsc::Receiver<Command>) {
             half_life: cfg.flap_half_life,
             ..Damping::default()
         }),
-        probe_fail_rounds: 3,
+        probe_fail_rounds: cfg.probe_fail_rounds,
     };
+    let probes = start_probes(&app, &cfg.probe_targets, cfg.probe_interval);
     let Some(watcher) = open_retrying(&app, "rtnetlink", || {
         RtnlWatcher::open(RtnlOptions {
             interface: interface.clone(),
@@ -266,6 +270,12 @@ fn run(app: Arc<App>, interface: String, rx: mpsc::Receiver<Command>) {
         let report = runner.step(Duration::from_millis(200));
         let changed = ctx.handle(&mut runner, report, "kernel");
         let mut commanded = false;
+        if let Some(p) = &probes {
+            while let Ok(round) = p.try_recv() {
+                let report = runner.observe_probe(&round);
+                ctx.handle(&mut runner, report, "kernel");
+            }
+        }
         while let Ok(cmd) = rx.try_recv() {
             commanded = true;
             ctx.command(&mut runner, cmd);
@@ -294,6 +304,44 @@ fn run(app: Arc<App>, interface: String, rx: mpsc::Receiver<Command>) {
     app.signals
         .ra_block
         .store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Starts the probe thread when targets are configured: one round every `interval`, results
+/// sent to the WAN thread. It ends when the daemon stops.
+fn start_probes(
+    app: &Arc<App>,
+    targets: &[std::net::SocketAddr],
+    interval: Duration,
+) -> Option<mpsc::Receiver<Vec<bool>>> {
+    if targets.is_empty() {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel();
+    let app = Arc::clone(app);
+    let targets = targets.to_vec();
+    let timeout = interval.clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let spawned = std::thread::Builder::new()
+        .name("wan-probe".into())
+        .spawn(move || {
+            let mut next = Instant::now();
+            while !app.is_stopping() {
+                if Instant::now() >= next {
+                    next = Instant::now() + interval;
+                    let round = crate::sys::link::tcp_probe_round(&targets, timeout);
+                    if tx.send(round).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    match spawned {
+        Ok(_) => Some(rx), // ends on its own when stopping; not joined (at most 5 s late)
+        Err(e) => {
+            log::warn!("cannot start the WAN probe thread: {e}; probes are off");
+            None
+        }
+    }
 }
 
 /// Opens a seam, retrying every 5 s (component degraded meanwhile) until it works or the
@@ -377,9 +425,15 @@ impl Ctx {
                     self.interface,
                     if *usable { "usable" } else { "unusable" }
                 ),
-                WanEvent::ModeChanged { .. }
-                | WanEvent::ProbeChanged { .. }
-                | WanEvent::BlockWanted { .. } => {}
+                WanEvent::ProbeChanged { verdict, .. } => app.events.push(
+                    now_ms,
+                    "wan",
+                    "probe",
+                    format!("WAN {} reachability probes: {verdict:?}", self.interface)
+                        .to_lowercase(),
+                    json!({"probe": verdict}),
+                ),
+                WanEvent::ModeChanged { .. } | WanEvent::BlockWanted { .. } => {}
             }
         }
         if let Some(on) = report.applied {
@@ -525,6 +579,10 @@ impl Ctx {
             link_usable: v.raw_usable,
             link: v.last_sample.clone(),
             pending: v.pending.map(|(to, at)| json!({"to": to, "at": wall(at)})),
+            probe: serde_json::to_value(v.probe)
+                .ok()
+                .and_then(|x| x.as_str().map(String::from))
+                .unwrap_or_default(),
             damped: v.damped,
             flap_penalty: (v.penalty * 10.0).round() / 10.0,
             flaps: v.flaps,
