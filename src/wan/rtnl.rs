@@ -115,7 +115,8 @@ pub fn messages(buf: &[u8]) -> Result<Vec<NlMsg<'_>>, RtnlError> {
 /// The errno of an `NLMSG_ERROR` payload (0 is an ack), as a positive number.
 pub fn error_code(payload: &[u8]) -> Option<i32> {
     let v = u32_at(payload, 0)? as i32;
-    Some(-v)
+    // wrapping: i32::MIN is no errno, but must not panic (found by cargo fuzz)
+    Some(v.wrapping_neg())
 }
 
 /// Walks `rtattr`s: yields (type without the nested/byte-order bits, value). Stops quietly at
@@ -399,6 +400,8 @@ mod tests {
         let m = messages(&b).unwrap();
         assert_eq!(m.iter().map(|m| m.ty).collect::<Vec<_>>(), [16, 2, 3]);
         assert_eq!(error_code(m[1].payload), Some(19));
+        assert_eq!(error_code(&i32::MIN.to_ne_bytes()), Some(i32::MIN));
+        assert_eq!(error_code(&[0, 0]), None);
     }
 
     #[test]
