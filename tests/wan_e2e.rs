@@ -83,6 +83,26 @@ fn metrics(d: &Daemon) -> String {
     String::from_utf8(b).unwrap()
 }
 
+/// `promtool check metrics` (Debian package prometheus) must accept the exposition.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn events(d: &Daemon) -> Vec<serde_json::Value> {
     d.get_json("/api/v1/events")["events"]
         .as_array()
@@ -111,10 +131,12 @@ fn wan_down_engages_the_block_everywhere_and_modes_work() {
     assert_eq!(w["link"]["operstate"], "up");
     let m = metrics(&d);
     assert!(m.contains("pirouterd_wan_up{interface=\"wan0\"} 1"), "{m}");
+    assert!(m.contains("pirouterd_ra_block_active 0"), "{m}");
     assert!(
-        m.contains("pirouterd_ra_block_active{mode=\"auto\"} 0"),
+        m.contains("pirouterd_ra_block_mode{mode=\"auto\"} 1"),
         "{m}"
     );
+    assert!(m.contains("pirouterd_ra_block_mode{mode=\"on\"} 0"), "{m}");
     assert!(
         m.contains("pirouterd_component_up{component=\"wan\"} 1"),
         "{m}"
@@ -140,10 +162,8 @@ fn wan_down_engages_the_block_everywhere_and_modes_work() {
     );
     let m = metrics(&d);
     assert!(m.contains("pirouterd_wan_up{interface=\"wan0\"} 0"), "{m}");
-    assert!(
-        m.contains("pirouterd_ra_block_active{mode=\"auto\"} 1"),
-        "{m}"
-    );
+    assert!(m.contains("pirouterd_ra_block_active 1"), "{m}");
+    promtool_accepts(&m);
     let ev = events(&d);
     assert!(
         ev.iter()

@@ -48,12 +48,23 @@ pub fn render(app: &App, w: &mut MetricsWriter) {
         Kind::Gauge,
         "1 while outgoing IPv6 router advertisements are dropped (table inet pirouterd)",
     );
-    let mode = s.ra_block.mode.as_str();
     w.sample(
         "pirouterd_ra_block_active",
-        &[("mode", mode)],
+        &[],
         f64::from(u8::from(s.ra_block.active)),
     );
+    w.family(
+        "pirouterd_ra_block_mode",
+        Kind::Gauge,
+        "1 for the RA block mode in force (auto follows the WAN; on and off are forced)",
+    );
+    for mode in ["auto", "on", "off"] {
+        w.sample(
+            "pirouterd_ra_block_mode",
+            &[("mode", mode)],
+            f64::from(u8::from(s.ra_block.mode == mode)),
+        );
+    }
     w.family(
         "pirouterd_ra_block_dropped_packets_total",
         Kind::Counter,
