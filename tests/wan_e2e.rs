@@ -93,7 +93,12 @@ fn promtool_accepts(text: &str) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool (Debian package prometheus)");
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -150,6 +155,7 @@ fn wan_down_engages_the_block_everywhere_and_modes_work() {
     });
     assert_eq!(w["ra_block"]["reason"], "wan_down");
     assert_eq!(w["ra_block"]["owner"], true);
+    assert_eq!(w["ra_block"]["final_ra"], serde_json::json!({"sent": 1}));
     assert!(w["last_change"]["at"].as_u64().is_some());
     assert_eq!(w["last_change"]["to"], "down");
     let v = pirouterd_table(&s.router).expect("table in the kernel");

@@ -212,3 +212,17 @@ fn the_table_vanishes_when_its_owner_is_killed() {
         "the kernel removed the owner table with its socket"
     );
 }
+
+#[test]
+fn a_failing_final_ra_does_not_stop_the_block() {
+    let ns = Netns::new("rae");
+    let (blocked, outcome) = in_netns(&ns, || {
+        let mut b = NftRaBlocker::open(opts(true, &["nope0"])).expect("open");
+        b.set_blocked(true).expect("the block engages all the same");
+        let outcome = b.last_final_ra().cloned();
+        (pirouterd_table(&ns).is_some(), outcome)
+    });
+    assert!(blocked);
+    let err = outcome.expect("attempted").expect_err("no such interface");
+    assert!(err.contains("nope0"), "{err}");
+}

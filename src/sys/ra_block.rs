@@ -83,8 +83,13 @@ pub enum RaBlockError {
         what: &'static str,
         timeout: Duration,
     },
-    /// The final RA could not be sent on a LAN interface.
-    #[error("cannot send the final router advertisement on {interface}")]
+    /// The final RA could not be sent on a LAN interface: the raw ICMPv6 socket needs
+    /// CAP_NET_RAW (EPERM without it), and the interface must exist (ENODEV) and be up with a
+    /// link-local address (EADDRNOTAVAIL).
+    #[error(
+        "cannot send the final router advertisement on {interface} (needs CAP_NET_RAW, and \
+         the interface up with a link-local address)"
+    )]
     FinalRa {
         interface: String,
         #[source]
@@ -132,6 +137,7 @@ pub struct NftRaBlocker {
     shared: Arc<Mutex<Shared>>,
     reapplied: Arc<AtomicU64>,
     reapplier: Option<Reapplier>,
+    final_ra: Option<Result<usize, String>>,
 }
 
 impl NftRaBlocker {
@@ -146,6 +152,7 @@ impl NftRaBlocker {
             shared: Arc::new(Mutex::new(Shared { wanted: false })),
             reapplied: Arc::new(AtomicU64::new(0)),
             reapplier: None,
+            final_ra: None,
         };
         if !b.opts.spec.owner {
             b.start_reapplier()?;
@@ -161,6 +168,12 @@ impl NftRaBlocker {
     /// How often the re-apply thread restored the table after a foreign flush.
     pub fn reapplied(&self) -> u64 {
         self.reapplied.load(Ordering::Relaxed)
+    }
+
+    /// The outcome of the last final RA (interfaces sent to, or why not); `None` before the
+    /// first engagement or when no LAN interfaces are configured.
+    pub fn last_final_ra(&self) -> Option<&Result<usize, String>> {
+        self.final_ra.as_ref()
     }
 
     /// The plan that engages the block with the current options.
@@ -275,8 +288,12 @@ impl RaBlocker for NftRaBlocker {
             drop(guard);
             // After the block, not before: an RA from the RA daemon in between would
             // re-announce the route; ours passes the drop by its mark.
-            if let Err(e) = self.send_final_ra() {
+            let sent = self.send_final_ra();
+            if let Err(e) = &sent {
                 log::warn!("RA block engaged, but the final RA failed: {e}");
+            }
+            if !self.opts.final_ra_interfaces.is_empty() {
+                self.final_ra = Some(sent.map_err(|e| e.to_string()));
             }
         } else {
             // Keep what this engagement counted: the counter dies with the table.

@@ -68,6 +68,8 @@ pub struct RaBlockStatus {
     pub dropped_bytes: u64,
     /// LAN interfaces that get the final RA with router lifetime 0.
     pub final_ra_interfaces: Vec<String>,
+    /// The last final RA: `{"sent": N}` or `{"error": "..."}`; `null` before the first.
+    pub final_ra: Option<serde_json::Value>,
     /// Unix ms of the last engage or release.
     pub last_change: Option<u64>,
     /// Applying failed (retried every step); what to check.
@@ -451,11 +453,10 @@ impl Ctx {
                     reason_text(&view)
                 )
             };
-            let src = if source == "kernel" { "kernel" } else { source };
             app.events.push(
                 now_ms,
                 "ra_block",
-                src,
+                source,
                 msg,
                 json!({"active": on, "mode": view.mode, "reason": reason, "table": "inet pirouterd"}),
             );
@@ -600,6 +601,10 @@ impl Ctx {
                 dropped_packets: self.dropped.packets,
                 dropped_bytes: self.dropped.bytes,
                 final_ra_interfaces: app.config.wan.lan_interfaces.clone(),
+                final_ra: runner.blocker.last_final_ra().map(|r| match r {
+                    Ok(n) => json!({"sent": n}),
+                    Err(e) => json!({"error": e}),
+                }),
                 last_change: self.last_block_change,
                 last_error: self.last_error.clone(),
             },
