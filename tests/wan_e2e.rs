@@ -373,3 +373,45 @@ fn a_dead_upstream_behind_a_live_link_counts_as_down() {
         "{ev:?}"
     );
 }
+
+#[test]
+fn leds_bound_to_ra_block_and_wan_down_follow_the_wan() {
+    let (s, d) = setup(
+        "wel",
+        "[gpio]\nbackend = \"sim\"\n[[led]]\nname = \"ra\"\npin = 22\nsignal = \"ra_block\"\n\
+         [[led]]\nname = \"wan\"\npin = 23\nsignal = \"wan_down\"\n",
+    );
+    let lit = |name: &str| -> Option<bool> {
+        let r = d.get_json("/api/v1/relays");
+        r["leds"]
+            .as_array()?
+            .iter()
+            .find(|l| l["name"] == name)?
+            .get("lit")?
+            .as_bool()
+    };
+    wait_wan(&d, 5, "WAN up", |w| w["up"] == true);
+    let dark = wait_for(Duration::from_secs(3), || {
+        (lit("ra") == Some(false) && lit("wan") == Some(false)).then_some(())
+    });
+    assert!(
+        dark.is_some(),
+        "both dark while the WAN is up: {}",
+        d.get_json("/api/v1/relays")
+    );
+    s.isp.run(&["ip", "link", "set", "isp0", "down"]);
+    let on = wait_for(Duration::from_secs(4), || {
+        (lit("ra") == Some(true) && lit("wan") == Some(true)).then_some(())
+    });
+    assert!(
+        on.is_some(),
+        "both lit after down_after: {}",
+        d.get_json("/api/v1/relays")
+    );
+    // forced off: the RA LED goes dark, the WAN LED stays lit
+    assert_eq!(post_mode(&d, "off", Some(TOKEN)).0, 200);
+    let split = wait_for(Duration::from_secs(3), || {
+        (lit("ra") == Some(false) && lit("wan") == Some(true)).then_some(())
+    });
+    assert!(split.is_some(), "{}", d.get_json("/api/v1/relays"));
+}

@@ -26,10 +26,8 @@ pub const AREA_ROUTES: &[AreaRoute] = &[
 ];
 
 /// Each area's metric families, rendered after the daemon's own.
-pub const AREA_METRICS: &[AreaMetrics] = &[
-    crate::relays::area::metrics,
-    crate::wan::metrics::render,
-];
+pub const AREA_METRICS: &[AreaMetrics] =
+    &[crate::relays::area::metrics, crate::wan::metrics::render];
 
 /// The web page's files, embedded at build time.
 const PAGE: &[(&str, &str, &str)] = &[
