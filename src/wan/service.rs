@@ -160,6 +160,22 @@ pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
         return Vec::new();
     };
     app.components.register(COMPONENT, true, now);
+    // Shown until the thread has opened its sockets and read the link.
+    app.wan.status.set(WanStatus {
+        enabled: true,
+        interface: Some(interface.clone()),
+        state: "unknown".into(),
+        probe: "unknown".into(),
+        down_after: Human(app.config.wan.down_after).to_string(),
+        up_after: Human(app.config.wan.up_after).to_string(),
+        ra_block: RaBlockStatus {
+            mode: mode_from_config(app.config.wan.ra_block).to_string(),
+            table: "inet pirouterd".into(),
+            final_ra_interfaces: app.config.wan.lan_interfaces.clone(),
+            ..RaBlockStatus::default()
+        },
+        ..WanStatus::default()
+    });
     let (tx, rx) = mpsc::channel();
     *lock(&app.wan.commands) = Some(tx);
     let app2 = Arc::clone(app);
@@ -690,6 +706,21 @@ fn demo_link(app: &App, up: bool) -> Result<(), String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monotonic_instants_map_to_wall_time_both_ways() {
+        let mono = Instant::now();
+        let now_ms = 1_000_000;
+        assert_eq!(to_wall(now_ms, mono, mono), now_ms);
+        assert_eq!(
+            to_wall(now_ms, mono, mono + Duration::from_secs(3)),
+            now_ms + 3000
+        );
+        let past = mono.checked_sub(Duration::from_secs(2));
+        if let Some(p) = past {
+            assert_eq!(to_wall(now_ms, mono, p), now_ms - 2000);
+        }
+    }
 
     #[test]
     fn a_saved_mode_survives_only_while_the_config_mode_is_unchanged() {
