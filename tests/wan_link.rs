@@ -270,3 +270,44 @@ fn probe_rounds_count_answers_refusals_and_silence() {
         assert_eq!(round, vec![true, true, false]);
     });
 }
+
+#[test]
+fn lost_events_are_answered_by_a_reread() {
+    let router = Netns::new("wlb");
+    let isp = Netns::new("wlb");
+    router.veth("wan0", "10.82.0.1/30", &isp, "isp0", "10.82.0.2/30");
+    in_netns(&router, || {
+        let mut w = watcher(false);
+        w.set_receive_buffer(16 * 1024).unwrap(); // room for an answer, not for a burst
+        assert!(w
+            .next_sample(Duration::from_secs(1))
+            .unwrap()
+            .unwrap()
+            .usable());
+        // a burst of link events while nobody reads (each MTU change is one RTM_NEWLINK at
+        // once; carrier changes would be coalesced by linkwatch), ending with wan0 down
+        let mut cmd = String::new();
+        for i in 0..100 {
+            cmd.push_str(&format!("link set wan0 mtu {}\n", 1400 + i % 2));
+        }
+        cmd.push_str("link set wan0 down\n");
+        let mut child = std::process::Command::new("ip")
+            .args(["-n", &router.name, "-batch", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(cmd.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let s = next_matching(&mut w, |s| !s.admin_up);
+        assert!(!s.usable());
+        assert!(w.lost_events() >= 1, "the burst overflowed the socket");
+        // and nothing stale follows: a re-read agrees
+        assert!(!w.reread().unwrap().admin_up);
+    });
+}

@@ -57,6 +57,9 @@ pub enum LinkError {
     /// The kernel refused a request (other than "no such interface", which means down).
     #[error("rtnetlink refused {what}: errno {errno}")]
     Refused { what: &'static str, errno: i32 },
+    /// Events overflowed the socket while waiting for an answer (retried by `reread`).
+    #[error("rtnetlink answer lost to an overflowing socket (ENOBUFS)")]
+    Lost,
     /// No answer to a request in time.
     #[error("no rtnetlink answer to {what} within {timeout:?}")]
     Timeout {
@@ -86,6 +89,7 @@ pub struct RtnlWatcher {
     buf: Vec<u8>,
     /// Set when events were lost or a route changed: the next call re-reads everything.
     dirty: bool,
+    lost: u64,
 }
 
 impl RtnlWatcher {
@@ -116,7 +120,19 @@ impl RtnlWatcher {
             current: LinkSample::absent(),
             buf: vec![0; 64 * 1024],
             dirty: true,
+            lost: 0,
         })
+    }
+
+    /// Sets the socket's receive buffer (`SO_RCVBUF`; the kernel doubles it). The default is
+    /// 1 MiB; a small one makes event loss (`ENOBUFS`) easy to provoke in tests.
+    pub fn set_receive_buffer(&self, bytes: usize) -> Result<(), LinkError> {
+        setsockopt(&self.sock, sockopt::RcvBuf, &bytes).map_err(|source| LinkError::Open { source })
+    }
+
+    /// How often the kernel reported lost events (each answered by a full re-read).
+    pub fn lost_events(&self) -> u64 {
+        self.lost
     }
 
     /// The last reading.
@@ -124,8 +140,31 @@ impl RtnlWatcher {
         &self.current
     }
 
-    /// Reads the link (and routes) now, answering from the kernel, not from events.
+    /// Reads the link (and routes) now, answering from the kernel, not from events. Queued
+    /// events are discarded first (the answer is newer, and a full socket would make the
+    /// kernel drop the answer); an answer lost to a burst of events is asked for again.
     pub fn reread(&mut self) -> Result<LinkSample, LinkError> {
+        let mut attempt = 0;
+        loop {
+            self.drain();
+            match self.reread_once() {
+                Err(LinkError::Lost) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// Discards whatever is queued on the socket.
+    fn drain(&mut self) {
+        loop {
+            match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(_) | Err(Errno::ENOBUFS) | Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn reread_once(&mut self) -> Result<LinkSample, LinkError> {
         let seq = self.next_seq();
         let req = rtnl::getlink_request(&self.opts.interface, seq);
         send(self.sock.as_raw_fd(), &req, MsgFlags::empty()).map_err(|source| LinkError::Send {
@@ -231,8 +270,11 @@ impl RtnlWatcher {
             let n = match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT) {
                 Ok(n) => n,
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
-                // Lost multicast events only: our unicast answer is still coming.
-                Err(Errno::ENOBUFS) => continue,
+                // The socket overflowed: our answer may be among what was dropped.
+                Err(Errno::ENOBUFS) => {
+                    self.lost += 1;
+                    return Err(LinkError::Lost);
+                }
                 Err(source) => return Err(LinkError::Recv { source }),
             };
             let msgs =
@@ -334,6 +376,7 @@ impl WanWatcher for RtnlWatcher {
                 Ok(n) => n,
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => continue,
                 Err(Errno::ENOBUFS) => {
+                    self.lost += 1;
                     // The kernel dropped events: what we know may be stale.
                     log::debug!(
                         "rtnetlink events lost (ENOBUFS); re-reading {}",
