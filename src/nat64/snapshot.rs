@@ -128,7 +128,9 @@ impl Nat64Snapshot {
         }
     }
 
-    /// At least one instance, every instance up, and nothing wrong overall.
+    /// NAT64 can be seen working: at least one instance, every instance up, no overall problem.
+    /// A problem that does not stop the reading (an old client's partial counters) leaves this
+    /// true; [`Nat64Snapshot::reason`] still reports it.
     pub fn up(&self) -> bool {
         self.problems.is_empty()
             && !self.instances.is_empty()
