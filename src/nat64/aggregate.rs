@@ -5,6 +5,7 @@ use super::session::{Proto, SessionTable, State};
 use super::tables::Pool4Entry;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv6Addr;
 
 /// Sessions of one protocol in one state.
@@ -63,7 +64,7 @@ pub fn summarize(table: &SessionTable, pool4: Option<&[Pool4Entry]>, top: usize)
     let mut known = [[0u64; State::KNOWN.len()]; 3];
     let mut other: HashMap<(Proto, u16), u64> = HashMap::new();
     let mut bib_keys: [Vec<u64>; 3] = Default::default();
-    let mut clients: HashMap<u128, [u64; 3]> = HashMap::new();
+    let mut clients: HashMap<u128, [u64; 3], BuildHasherDefault<AddrHasher>> = HashMap::default();
     for s in &table.sessions {
         let p = s.proto.index();
         match s.state.known_index() {
@@ -134,6 +135,7 @@ pub fn summarize(table: &SessionTable, pool4: Option<&[Pool4Entry]>, top: usize)
         top_clients.select_nth_unstable_by_key(top - 1, key);
     }
     top_clients.truncate(top);
+    top_clients.shrink_to_fit();
     top_clients.sort_unstable_by_key(key);
 
     let pool4 = pool4
@@ -175,5 +177,30 @@ pub fn summarize(table: &SessionTable, pool4: Option<&[Pool4Entry]>, top: usize)
         by_state,
         top_clients,
         pool4,
+    }
+}
+
+/// A fast hasher for address keys. SipHash guards against chosen-key flooding, but clients
+/// cannot choose which of our own LAN addresses exist in bulk cheaply enough to matter here, and
+/// per-session SipHash is most of the aggregation time. Multiply-xorshift mixing.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        let x = (v as u64) ^ ((v >> 64) as u64).rotate_left(29);
+        self.0 = (self.0 ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }

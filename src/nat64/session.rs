@@ -114,6 +114,10 @@ impl State {
     }
 
     fn from_known(s: &str) -> Option<State> {
+        // Most TCP sessions are established: one comparison for them.
+        if s == "ESTABLISHED" {
+            return Some(State::Established);
+        }
         Some(match s {
             "" => State::None,
             "ESTABLISHED" => State::Established,
@@ -212,16 +216,23 @@ impl SessionTable {
     ) -> Result<Session, ParseError> {
         let mut f: [&str; MAX_COLS] = [""; MAX_COLS];
         let mut n = 0;
-        for part in line.split(',') {
-            if n == cols.width {
-                return Err(ParseError::FieldCount {
-                    line: lineno,
-                    fields: line.split(',').count(),
-                    expected: cols.width,
-                });
+        let mut start = 0;
+        let bytes = line.as_bytes();
+        // One pass over the bytes; fields are short, so this beats a search per field.
+        for i in 0..=bytes.len() {
+            if i == bytes.len() || bytes[i] == b',' {
+                if n == cols.width {
+                    return Err(ParseError::FieldCount {
+                        line: lineno,
+                        fields: line.split(',').count(),
+                        expected: cols.width,
+                    });
+                }
+                // Splitting at an ASCII comma keeps both sides valid UTF-8.
+                f[n] = line.get(start..i).unwrap_or("");
+                n += 1;
+                start = i + 1;
             }
-            f[n] = part;
-            n += 1;
         }
         // UDP/ICMP rows lack the trailing State; anything shorter than the needed columns is bad.
         if n < cols.min_fields {
@@ -240,15 +251,13 @@ impl SessionTable {
         let proto =
             Proto::parse(f[cols.at[C_PROTO]]).ok_or_else(|| bad(C_PROTO, "TCP, UDP or ICMP"))?;
         let v6 = |col: usize| -> Result<u128, ParseError> {
-            f[cols.at[col]]
-                .parse::<Ipv6Addr>()
-                .map(u128::from)
+            parse_ipv6(f[cols.at[col]])
+                .ok_or(())
                 .map_err(|_| bad(col, "an IPv6 address (names mean --numeric was left out)"))
         };
         let v4 = |col: usize| -> Result<u32, ParseError> {
-            f[cols.at[col]]
-                .parse::<Ipv4Addr>()
-                .map(u32::from)
+            parse_ipv4(f[cols.at[col]])
+                .ok_or(())
                 .map_err(|_| bad(col, "an IPv4 address (names mean --numeric was left out)"))
         };
         let id = |col: usize| -> Result<u16, ParseError> {
@@ -365,6 +374,120 @@ impl Columns {
     }
 }
 
+/// An IPv6 address as `inet_ntop` prints it, fast: hex groups with at most one `::`. Any
+/// other form (embedded IPv4, odd input) goes to the standard parser, so the result is always
+/// exactly what `Ipv6Addr::from_str` gives (the `jool_ipv6` fuzz target checks this).
+pub fn parse_ipv6(s: &str) -> Option<u128> {
+    fast_ipv6(s.as_bytes()).or_else(|| s.parse::<Ipv6Addr>().ok().map(u128::from))
+}
+
+fn fast_ipv6(b: &[u8]) -> Option<u128> {
+    if b.len() < 2 || b.len() > 39 {
+        return None;
+    }
+    let mut head = [0u16; 8];
+    let mut tail = [0u16; 8];
+    let (mut nh, mut nt) = (0usize, 0usize);
+    let mut gap = false;
+    let mut i = 0;
+    if b[0] == b':' {
+        if b[1] != b':' {
+            return None;
+        }
+        gap = true;
+        i = 2;
+    }
+    if i < b.len() {
+        loop {
+            let mut v: u16 = 0;
+            let start = i;
+            while i < b.len() && i - start < 4 {
+                let d = match b[i] {
+                    c @ b'0'..=b'9' => c - b'0',
+                    c @ b'a'..=b'f' => c - b'a' + 10,
+                    c @ b'A'..=b'F' => c - b'A' + 10,
+                    _ => break,
+                };
+                v = (v << 4) | u16::from(d);
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            if gap {
+                if nt == 8 {
+                    return None;
+                }
+                tail[nt] = v;
+                nt += 1;
+            } else {
+                if nh == 8 {
+                    return None;
+                }
+                head[nh] = v;
+                nh += 1;
+            }
+            if i == b.len() {
+                break;
+            }
+            if b[i] != b':' {
+                return None; // '.', a fifth hex digit, anything else: let std decide
+            }
+            i += 1;
+            if i < b.len() && b[i] == b':' {
+                if gap {
+                    return None;
+                }
+                gap = true;
+                i += 1;
+                if i == b.len() {
+                    break;
+                }
+            } else if i == b.len() {
+                return None;
+            }
+        }
+    }
+    if (!gap && nh != 8) || (gap && nh + nt > 7) {
+        return None;
+    }
+    let mut groups = [0u16; 8];
+    groups[..nh].copy_from_slice(&head[..nh]);
+    groups[8 - nt..].copy_from_slice(&tail[..nt]);
+    Some(groups.iter().fold(0u128, |a, &g| (a << 16) | u128::from(g)))
+}
+
+/// A dotted-quad IPv4 address, fast, with the standard parser as the judge of anything odd.
+pub fn parse_ipv4(s: &str) -> Option<u32> {
+    fast_ipv4(s.as_bytes()).or_else(|| s.parse::<Ipv4Addr>().ok().map(u32::from))
+}
+
+fn fast_ipv4(b: &[u8]) -> Option<u32> {
+    let mut out: u32 = 0;
+    let mut i = 0;
+    for k in 0..4 {
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && b[i].is_ascii_digit() && i - start < 3 {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        // No digits, over 255, or a leading zero (std refuses those): not the fast path.
+        if len == 0 || v > 255 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        out = (out << 8) | v;
+        if k < 3 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    (i == b.len()).then_some(out)
+}
+
 /// Decimal `u16` with no sign, no spaces, no leading `+`.
 fn parse_u16(s: &str) -> Option<u16> {
     if s.is_empty() || s.len() > 5 {
@@ -380,34 +503,51 @@ fn parse_u16(s: &str) -> Option<u16> {
     u16::try_from(v).ok()
 }
 
-/// Jool's `timeout2str`: `H:MM:SS` or `H:MM:SS.mmm`, hours unpadded and unbounded.
+/// Jool's `timeout2str`: `H:MM:SS` or `H:MM:SS.mmm`, hours unpadded (at most 9 digits here).
 pub fn parse_expires(s: &str) -> Option<u64> {
-    let (hms, ms) = match s.split_once('.') {
-        Some((a, b)) if b.len() == 3 && b.bytes().all(|c| c.is_ascii_digit()) => {
-            (a, b.parse::<u64>().ok()?)
+    let b = s.as_bytes();
+    let colon = b.iter().position(|&c| c == b':')?;
+    if colon == 0 || colon > 9 {
+        return None;
+    }
+    let mut h: u64 = 0;
+    for &c in &b[..colon] {
+        if !c.is_ascii_digit() {
+            return None;
         }
-        Some(_) => return None,
-        None => (s, 0),
+        h = h * 10 + u64::from(c - b'0');
+    }
+    // After the hours: ":MM:SS" and optionally ".mmm".
+    let rest = &b[colon..];
+    let two = |x: &[u8]| -> Option<u64> {
+        match x {
+            [a @ b'0'..=b'5', d @ b'0'..=b'9'] => {
+                Some(u64::from(a - b'0') * 10 + u64::from(d - b'0'))
+            }
+            _ => None,
+        }
     };
-    let mut parts = hms.split(':');
-    let h = parts.next()?;
-    let m = parts.next()?;
-    let sec = parts.next()?;
-    if parts.next().is_some()
-        || h.is_empty()
-        || h.len() > 9
-        || !h.bytes().all(|c| c.is_ascii_digit())
-        || m.len() != 2
-        || sec.len() != 2
-    {
-        return None;
-    }
-    let h: u64 = h.parse().ok()?;
-    let m: u64 = u64::from(parse_u16(m)?);
-    let sec: u64 = u64::from(parse_u16(sec)?);
-    if m > 59 || sec > 59 {
-        return None;
-    }
+    let (m, sec, ms) = match rest.len() {
+        6 | 10 if rest[0] == b':' && rest[3] == b':' => {
+            let ms = if rest.len() == 10 {
+                if rest[6] != b'.' {
+                    return None;
+                }
+                let mut v = 0u64;
+                for &c in &rest[7..10] {
+                    if !c.is_ascii_digit() {
+                        return None;
+                    }
+                    v = v * 10 + u64::from(c - b'0');
+                }
+                v
+            } else {
+                0
+            };
+            (two(&rest[1..3])?, two(&rest[4..6])?, ms)
+        }
+        _ => return None,
+    };
     Some(((h * 60 + m) * 60 + sec) * 1000 + ms)
 }
 
@@ -451,6 +591,67 @@ mod tests {
             "-1:00:00",
         ] {
             assert_eq!(parse_expires(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn fast_address_parsers_agree_with_std() {
+        for a in [
+            "2001:db8:100::1a",
+            "::",
+            "::1",
+            "1::",
+            "64:ff9b::c633:6407",
+            "1:2:3:4:5:6:7:8",
+            "2001:db8:100:0:5054:ff:fe12:3456",
+            "::ffff:192.0.2.1",
+            "64:ff9b::192.0.2.1",
+            "1::2:3:4:5:6:7",
+            "1:2:3:4:5:6:7::",
+            "FFFF::ABCD",
+        ] {
+            assert_eq!(
+                parse_ipv6(a),
+                Some(u128::from(a.parse::<Ipv6Addr>().unwrap())),
+                "{a}"
+            );
+        }
+        for bad in [
+            "",
+            ":",
+            ":::",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            "12345::",
+            "1:2:3:4:5:6:7:8::",
+            "::1:2:3:4:5:6:7:8",
+            "1:",
+            "g::",
+            "https",
+            "1.2.3.4",
+            "1:2:3:4:5:6:7",
+        ] {
+            assert_eq!(parse_ipv6(bad), None, "{bad}");
+            assert!(bad.parse::<Ipv6Addr>().is_err(), "{bad}");
+        }
+        for a in ["192.0.2.1", "0.0.0.0", "255.255.255.255", "198.51.100.53"] {
+            assert_eq!(
+                parse_ipv4(a),
+                Some(u32::from(a.parse::<Ipv4Addr>().unwrap())),
+                "{a}"
+            );
+        }
+        for bad in [
+            "",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1..2.3",
+        ] {
+            assert_eq!(parse_ipv4(bad), None, "{bad}");
         }
     }
 
