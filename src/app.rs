@@ -253,6 +253,8 @@ pub struct App {
     pub firewall: crate::firewall::api::FirewallState,
     /// Relays, switches and LEDs (set by the relays start hook).
     pub relays: crate::relays::area::Slot,
+    /// The last NAT64 snapshot (`None` until the first round).
+    pub nat64: Shared<Option<crate::nat64::Nat64Snapshot>>,
 }
 
 impl App {
@@ -271,6 +273,7 @@ impl App {
             demo,
             firewall: Default::default(),
             relays: std::sync::OnceLock::new(),
+            nat64: Shared::new(None),
         }
     }
 

@@ -27,6 +27,7 @@ pub const AREA_STARTS: &[AreaStart] = &[
     // Relays first: their pins go to the safe level before anything else starts.
     crate::relays::area::start,
     crate::firewall::sampler::start,
+    crate::nat64::start,
 ];
 
 /// Every area's stop hook, in order.

@@ -1,6 +1,8 @@
 //! Jool NAT64 state from the `jool` command's CSV output: parsers, the compact session table,
-//! aggregation and the snapshot the daemon publishes. Pure: nothing here runs a process or reads
-//! the clock; `sys::jool` runs `jool` and hands the bytes in.
+//! aggregation and the snapshot the daemon publishes. The parsers, tables, aggregation and
+//! snapshot are pure: nothing there runs a process or reads the clock; `sys::jool` runs `jool`
+//! and hands the bytes in. `service` (the sampler thread), `api` and `metrics` plug the area
+//! into the daemon; `demo` writes a fake `jool` that prints recorded output.
 //!
 //! Every format is parsed exactly as the Jool 4.1.x client prints it (recorded in
 //! `tests/fixtures/jool/`, see its README): columns are found by header name, never by
@@ -8,8 +10,12 @@
 //! counters are kept by name, including names this code has never heard of.
 
 pub mod aggregate;
+pub mod api;
 pub mod csv;
+pub mod demo;
 pub mod instance;
+pub mod metrics;
+pub mod service;
 pub mod session;
 pub mod snapshot;
 pub mod stats;
@@ -17,6 +23,7 @@ pub mod tables;
 
 pub use aggregate::{ClientCount, Pool4Usage, SessionSummary, StateCount};
 pub use instance::{InstanceEntry, InstanceStatus};
+pub use service::start;
 pub use session::{Proto, Session, SessionTable, State};
 pub use snapshot::{
     InstanceSnapshot, Nat64Snapshot, Nat64Source, Problem, ProblemCode, SessionFilter,

@@ -47,6 +47,8 @@ pub enum ProblemCode {
     Failed,
     /// `jool` exited 0 but its output could not be parsed.
     BadOutput,
+    /// The run was stopped because the daemon is shutting down.
+    Stopped,
 }
 
 /// One thing that went wrong, ready to show: what ran, what happened, what to do.

@@ -24,7 +24,7 @@ use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a `jool` run gave no usable answer. Each message ends with what to check or do.
@@ -98,6 +98,9 @@ pub enum JoolError {
         code: i32,
         stderr: String,
     },
+    /// pirouterd is stopping; the run was killed so the stop is prompt.
+    #[error("`{command}` was stopped because pirouterd is shutting down")]
+    Stopped { command: String },
     /// Exit 0 but the output is not what this Jool format looks like.
     #[error("`{command}` printed output pirouterd cannot read: is nat64.jool really the Jool 4.1 client?")]
     BadOutput {
@@ -131,6 +134,7 @@ impl JoolError {
             JoolError::VersionMismatch { .. } => ProblemCode::VersionMismatch,
             JoolError::ClientTooOld { .. } => ProblemCode::ClientTooOld,
             JoolError::Failed { .. } => ProblemCode::Failed,
+            JoolError::Stopped { .. } => ProblemCode::Stopped,
             JoolError::BadOutput { .. } => ProblemCode::BadOutput,
         }
     }
@@ -248,12 +252,17 @@ fn versions(stderr: &str) -> (String, String, String) {
     )
 }
 
+/// Answers "should a run in progress give up now?" (the daemon is stopping).
+pub type Cancel = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Runs the configured `jool`. Process-wide, only one run is under way at any moment.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JoolRunner {
     pub path: PathBuf,
     pub timeout: Duration,
     pub max_output: usize,
+    /// Checked at least every 200 ms while a run is under way.
+    pub cancel: Option<Cancel>,
 }
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -283,6 +292,7 @@ impl Drop for Reaper {
 }
 
 enum Stop {
+    Cancelled,
     Deadline,
     TooLarge,
     Io(std::io::Error),
@@ -294,7 +304,12 @@ impl JoolRunner {
             path: path.into(),
             timeout: Duration::from_secs(10),
             max_output: 64 << 20,
+            cancel: None,
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c())
     }
 
     /// The command line as a person would type it, for messages.
@@ -313,6 +328,9 @@ impl JoolRunner {
     pub fn run(&self, args: &[&str]) -> Result<RunOutput, JoolError> {
         let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let command = self.command_line(args);
+        if self.cancelled() {
+            return Err(JoolError::Stopped { command });
+        }
         let start = Instant::now();
         let deadline = start + self.timeout;
         let child = Command::new(&self.path)
@@ -347,6 +365,7 @@ impl JoolRunner {
             &mut stderr,
             deadline,
             self.max_output,
+            &|| self.cancelled(),
         );
         if let Err(stop) = read {
             // Dropping the reaper kills the group and reaps the child.
@@ -361,6 +380,7 @@ impl JoolRunner {
                     limit: self.max_output,
                 },
                 Stop::Io(source) => JoolError::Io { command, source },
+                Stop::Cancelled => JoolError::Stopped { command },
             });
         }
         // Both pipes closed: the child has exited or is about to; it may also have closed them
@@ -403,16 +423,22 @@ fn read_both(
     stderr: &mut Vec<u8>,
     deadline: Instant,
     limit: usize,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<(), Stop> {
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let mut buf = vec![0u8; 64 << 10];
     while out.is_some() || err.is_some() {
+        if cancelled() {
+            return Err(Stop::Cancelled);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(Stop::Deadline);
         }
-        let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
+        // Wake at least every 200 ms to notice a stop.
+        let slice = left.min(Duration::from_millis(200));
+        let ms = i32::try_from(slice.as_millis().max(1)).unwrap_or(i32::MAX);
         let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
         let (ready_out, ready_err) = {
             let mut fds = Vec::with_capacity(2);
@@ -423,7 +449,7 @@ fn read_both(
                 fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
             }
             match poll(&mut fds, timeout) {
-                Ok(0) => return Err(Stop::Deadline),
+                Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(Stop::Io(e.into())),
@@ -467,7 +493,7 @@ fn read_both(
 }
 
 /// What the Jool source needs from the config.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JoolSourceConfig {
     /// The client to run (`nat64.jool`).
     pub path: PathBuf,
@@ -481,6 +507,8 @@ pub struct JoolSourceConfig {
     pub top_clients: usize,
     /// The data are recorded sample output (the demo's fake `jool`).
     pub sample_data: bool,
+    /// Gives up runs in progress when this says so (the daemon is stopping).
+    pub cancel: Option<Cancel>,
 }
 
 impl JoolSourceConfig {
@@ -492,6 +520,7 @@ impl JoolSourceConfig {
             max_output: 64 << 20,
             top_clients: 10,
             sample_data: false,
+            cancel: None,
         }
     }
 }
@@ -516,6 +545,7 @@ impl JoolSource {
             path: cfg.path.clone(),
             timeout: cfg.timeout,
             max_output: cfg.max_output,
+            cancel: cfg.cancel.clone(),
         };
         JoolSource { runner, cfg }
     }
