@@ -64,6 +64,7 @@ pub fn summarize(table: &SessionTable, pool4: Option<&[Pool4Entry]>, top: usize)
     let mut known = [[0u64; State::KNOWN.len()]; 3];
     let mut other: HashMap<(Proto, u16), u64> = HashMap::new();
     let mut bib_keys: [Vec<u64>; 3] = Default::default();
+    bib_keys[0].reserve(table.sessions.len());
     let mut clients: HashMap<u128, [u64; 3], BuildHasherDefault<AddrHasher>> = HashMap::default();
     for s in &table.sessions {
         let p = s.proto.index();
