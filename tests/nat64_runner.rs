@@ -488,3 +488,31 @@ fn never_two_runs_at_once() {
         assert_eq!(*is_start, i % 2 == 0, "overlapping runs:\n{text}");
     }
 }
+
+#[test]
+fn a_stop_cancels_a_hanging_run_promptly() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let fake = FakeJool::new(&[("FAKE_JOOL_SCENARIO", "hang")]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut r = fake.runner(Duration::from_secs(30));
+    let flag = stop.clone();
+    r.cancel = Some(Arc::new(move || flag.load(Ordering::SeqCst)));
+    let setter = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            stop.store(true, Ordering::SeqCst);
+        })
+    };
+    let t0 = Instant::now();
+    let e = r.run(&["instance", "status"]).unwrap_err();
+    setter.join().unwrap();
+    assert!(matches!(e, JoolError::Stopped { .. }), "{e:?}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // Once stopping, nothing new starts.
+    assert!(matches!(
+        r.run(&["instance", "status"]),
+        Err(JoolError::Stopped { .. })
+    ));
+}

@@ -53,7 +53,7 @@ pub enum JoolError {
     #[error("`{command}` did not finish within {timeout:?} and was killed: check dmesg for the Jool module, or raise nat64.timeout")]
     Timeout { command: String, timeout: Duration },
     /// The output passed the size cap and the run was killed.
-    #[error("`{command}` printed more than {limit} bytes and was stopped: raise nat64.max_output if the table is really that large")]
+    #[error("`{command}` printed more than {limit} bytes and was stopped (the 64 MiB cap holds about 580,000 sessions): is the session table really that large?")]
     OutputTooLarge { command: String, limit: usize },
     /// The client died from a signal.
     #[error("`{command}` was killed by signal {signal}{}", stderr_tail(stderr))]
@@ -394,6 +394,10 @@ impl JoolRunner {
                         command,
                         timeout: self.timeout,
                     });
+                }
+                Ok(None) if self.cancelled() => {
+                    drop(reaper);
+                    return Err(JoolError::Stopped { command });
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(2)),
                 Err(source) => {
