@@ -114,3 +114,71 @@ pub fn publish(app: &App, snap: Nat64Snapshot, last: Option<&Outcome>) -> Outcom
     app.nat64.set(Some(snap));
     outcome
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::app::Health;
+    use crate::config::Config;
+    use crate::nat64::snapshot::{InstanceSnapshot, Problem};
+    use crate::nat64::InstanceStatus;
+    use crate::sys::clock::SystemClock;
+
+    fn app() -> App {
+        App::new(Config::default(), Arc::new(SystemClock), None, false)
+    }
+
+    fn healthy(now: u64) -> Nat64Snapshot {
+        let mut s = Nat64Snapshot::new(now);
+        let mut i = InstanceSnapshot::new("default");
+        i.status = InstanceStatus::Running;
+        i.sessions_read = true;
+        i.stats_read = true;
+        s.instances.push(i);
+        s
+    }
+
+    fn broken(now: u64) -> Nat64Snapshot {
+        let mut s = Nat64Snapshot::new(now);
+        s.problems.push(Problem {
+            code: ProblemCode::ModuleNotLoaded,
+            command: "jool instance display --csv".into(),
+            message: "no Jool kernel module is loaded: run `modprobe jool`".into(),
+        });
+        s
+    }
+
+    #[test]
+    fn publish_drives_health_signal_and_events_only_on_change() {
+        let a = app();
+        let o1 = publish(&a, healthy(10), None);
+        assert!(o1.up);
+        assert_eq!(a.components.snapshot()["jool"].state, Health::Up);
+        assert!(!a.signals.nat64_down.load(Ordering::Relaxed));
+        assert!(
+            a.events.since(0, 10).is_empty(),
+            "a healthy start is no event"
+        );
+        assert!(a.nat64.get().is_some());
+
+        let o2 = publish(&a, broken(20), Some(&o1));
+        assert!(!o2.up);
+        let c = &a.components.snapshot()["jool"];
+        assert_eq!(c.state, Health::Degraded);
+        assert!(c.last_error.as_deref().unwrap().contains("modprobe jool"));
+        assert!(a.signals.nat64_down.load(Ordering::Relaxed));
+        let o3 = publish(&a, broken(30), Some(&o2));
+        let ev = a.events.since(0, 10);
+        assert_eq!(ev.len(), 1, "the same problem twice is one event");
+        assert!(ev[0]
+            .message
+            .starts_with("NAT64 down: no Jool kernel module"));
+
+        publish(&a, healthy(40), Some(&o3));
+        let ev = a.events.since(0, 10);
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].message, "NAT64 up: 0 session(s)");
+        assert!(!a.signals.nat64_down.load(Ordering::Relaxed));
+    }
+}
