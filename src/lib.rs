@@ -37,7 +37,7 @@ pub mod duration;
 pub mod firewall;
 pub mod http;
 pub mod logging;
-pub mod relays;
 pub mod nat64;
+pub mod relays;
 pub mod status;
 pub mod sys;

@@ -19,12 +19,15 @@ pub type AreaRoute = fn(&App, &ApiRequest) -> Option<ApiResponse>;
 pub type AreaMetrics = fn(&App, &mut MetricsWriter);
 
 /// Each area's routes, tried in order after the daemon's own.
-pub const AREA_ROUTES: &[AreaRoute] = &[crate::firewall::api::route, crate::relays::area::route,
+pub const AREA_ROUTES: &[AreaRoute] = &[
+    crate::firewall::api::route,
+    crate::relays::area::route,
     crate::nat64::api::route,
 ];
 
 /// Each area's metric families, rendered after the daemon's own.
-pub const AREA_METRICS: &[AreaMetrics] = &[crate::relays::area::metrics, crate::nat64::metrics::render];
+pub const AREA_METRICS: &[AreaMetrics] =
+    &[crate::relays::area::metrics, crate::nat64::metrics::render];
 
 /// The web page's files, embedded at build time.
 const PAGE: &[(&str, &str, &str)] = &[
