@@ -107,8 +107,8 @@ fn api_and_metrics_from_a_healthy_jool_without_rerunning_it() {
     assert_eq!(i["name"], "default");
     assert_eq!(i["status"], "running");
     assert_eq!(i["framework"], "netfilter");
-    assert_eq!(i["sessions"]["total"], 16);
-    let by_proto: Vec<(String, u64, u64)> = i["sessions"]["by_proto"]
+    assert_eq!(i["summary"]["total"], 16);
+    let by_proto: Vec<(String, u64, u64)> = i["summary"]["by_proto"]
         .as_array()
         .unwrap()
         .iter()
@@ -128,10 +128,13 @@ fn api_and_metrics_from_a_healthy_jool_without_rerunning_it() {
             ("icmp".into(), 3, 3)
         ]
     );
-    assert_eq!(i["top_clients"][0]["address"], "2001:db8:100::1a");
-    assert_eq!(i["top_clients"][0]["sessions"], 6);
-    assert_eq!(i["pool4"]["usage"][0]["ports_total"], 4535);
-    let counters = i["counters"].as_array().unwrap();
+    assert_eq!(
+        i["summary"]["top_clients"][0]["address"],
+        "2001:db8:100::1a"
+    );
+    assert_eq!(i["summary"]["top_clients"][0]["sessions"], 6);
+    assert_eq!(i["summary"]["pool4"][0]["ports_total"], 4535);
+    let counters = i["stats"].as_array().unwrap();
     assert_eq!(counters.len(), 83);
     let sess = counters
         .iter()
@@ -364,7 +367,7 @@ fn demo_shows_sample_nat64_data() {
     let v = sampled(&d);
     assert_eq!(v["sample_data"], true, "labelled as sample data: {v}");
     assert_eq!(v["up"], true, "{v}");
-    assert_eq!(v["instances"][0]["sessions"]["total"], 16);
+    assert_eq!(v["instances"][0]["summary"]["total"], 16);
     let page = d.get_json("/api/v1/nat64/sessions?limit=100");
     assert_eq!(page["sample_data"], true);
     assert_eq!(page["sessions"].as_array().unwrap().len(), 16);

@@ -59,10 +59,16 @@ pub fn overview(enabled: bool, snap: Option<&Nat64Snapshot>) -> Value {
 }
 
 fn instance(i: &InstanceSnapshot) -> Value {
-    let counters: Vec<Value> = i
+    let stats: Vec<Value> = i
         .stats
         .iter()
-        .map(|s| json!({"name": s.name, "value": s.value, "kind": s.kind()}))
+        .map(|s| {
+            let mut v = json!({"name": s.name, "value": s.value, "kind": s.kind()});
+            if let Some(e) = &s.explanation {
+                v["explanation"] = json!(e);
+            }
+            v
+        })
         .collect();
     json!({
         "name": i.name,
@@ -76,17 +82,10 @@ fn instance(i: &InstanceSnapshot) -> Value {
         "up": i.up(),
         "sessions_read": i.sessions_read,
         "stats_read": i.stats_read,
-        "sessions": {
-            "total": i.summary.total,
-            "by_proto": i.summary.by_proto,
-            "by_state": i.summary.by_state,
-        },
-        "top_clients": i.summary.top_clients,
-        "pool4": i.pool4.as_ref().map(|entries| json!({
-            "entries": entries,
-            "usage": i.summary.pool4,
-        })),
-        "counters": counters,
+        // total, by_proto (sessions and BIB entries), by_state, top_clients, pool4 usage.
+        "summary": i.summary,
+        "pool4": i.pool4,
+        "stats": stats,
         "problems": i.problems,
     })
 }
@@ -157,4 +156,36 @@ fn sessions(enabled: bool, snap: Option<&Nat64Snapshot>, req: &ApiRequest) -> Ap
             "sessions": page.sessions,
         }),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::sys::clock::SystemClock;
+    use std::sync::Arc;
+
+    #[test]
+    fn before_the_first_round_and_other_paths() {
+        let app = App::new(Config::default(), Arc::new(SystemClock), None, false);
+        let get = |t: &str| route(&app, &ApiRequest::new(Method::Get, t));
+        assert!(get("/api/v1/nat64x").is_none());
+        assert!(get("/api/v1/firewall").is_none());
+        let r = get("/api/v1/nat64").unwrap();
+        assert_eq!(r.status, 200);
+        let v = r.body_json();
+        assert_eq!(
+            (v["sampled"].as_bool(), v["up"].as_bool()),
+            (Some(false), Some(false))
+        );
+        let r = get("/api/v1/nat64/sessions?proto=udp").unwrap();
+        assert_eq!(r.body_json()["total"], 0);
+        let r = route(
+            &app,
+            &ApiRequest::new(Method::Post, "/api/v1/nat64/sessions"),
+        )
+        .unwrap();
+        assert_eq!(r.status, 405);
+    }
 }
