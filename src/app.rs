@@ -255,6 +255,8 @@ pub struct App {
     pub relays: crate::relays::area::Slot,
     /// WAN watch and RA block: published status, commands to the WAN thread.
     pub wan: crate::wan::service::WanHandle,
+    /// The last NAT64 snapshot (`None` until the first round).
+    pub nat64: Shared<Option<crate::nat64::Nat64Snapshot>>,
 }
 
 impl App {
@@ -274,6 +276,7 @@ impl App {
             firewall: Default::default(),
             relays: std::sync::OnceLock::new(),
             wan: crate::wan::service::WanHandle::default(),
+            nat64: Shared::new(None),
         }
     }
 

@@ -28,10 +28,14 @@ pub const AREA_STARTS: &[AreaStart] = &[
     crate::relays::area::start,
     crate::firewall::sampler::start,
     crate::wan::service::start,
+    crate::nat64::start,
 ];
 
 /// Every area's stop hook, in order.
-pub const AREA_STOPS: &[AreaStop] = &[crate::relays::area::stop];
+pub const AREA_STOPS: &[AreaStop] = &[
+    // One area per line, so areas merge without conflicts.
+    crate::relays::area::stop,
+];
 
 /// Why the daemon stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,12 @@
 //!   plan`) plus the controller that applies plans, serialises changes per relay, persists
 //!   them and records their source. Reaches pins only through `sys::gpio::PinBank`.
 //! - `sys`: the OS seams: clock, crash-safe state files, namespaces, signals, systemd notify,
-//!   and (per area) netlink, the `jool` process, GPIO, link events.
+//!   and (per area) netlink, the `jool` process (`sys::jool`: runs the client, one at a time,
+//!   with a deadline), GPIO, link events.
+//! - `nat64`: Jool NAT64 state from the `jool` command's CSV (pure): parsers for every format
+//!   the client prints, the compact session table, aggregation (by protocol and state, busiest
+//!   clients, BIB, pool4 use), the snapshot and the `Nat64Source` seam. `sys::jool` runs the
+//!   command.
 //! - `wan`: WAN watch and RA blocking, pure: link readings, the debounced WAN state machine
 //!   (hysteresis, flap damping, probes), RA block mode, the `table inet pirouterd` change as a
 //!   value. Its kernel halves are `sys::link` (rtnetlink) and `sys::ra_block` (nftables).
@@ -35,6 +40,7 @@ pub mod duration;
 pub mod firewall;
 pub mod http;
 pub mod logging;
+pub mod nat64;
 pub mod relays;
 pub mod status;
 pub mod sys;

@@ -102,7 +102,12 @@ pub fn run(listen: Vec<ListenAddr>) -> Result<(), DemoError> {
         source,
     })?;
     let _cleanup = RemoveDir(state_dir.clone());
-    let cfg = config(listen, state_dir);
+    let mut cfg = config(listen, state_dir.clone());
+    // NAT64 from a fake `jool` printing recorded output (labelled as sample data).
+    match crate::nat64::demo::prepare(&state_dir) {
+        Ok(jool) => cfg.nat64.jool = jool,
+        Err(e) => log::warn!("demo: cannot write the sample jool: {e}"),
+    }
     // Bound in the host's namespace, so the browser on this machine can reach it.
     let bound = server::bind(&cfg.http.listen, cfg.http.client_timeout)?;
     netns::enter_private()?;

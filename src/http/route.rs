@@ -20,14 +20,20 @@ pub type AreaMetrics = fn(&App, &mut MetricsWriter);
 
 /// Each area's routes, tried in order after the daemon's own.
 pub const AREA_ROUTES: &[AreaRoute] = &[
+    // One area per line, so areas merge without conflicts.
     crate::firewall::api::route,
     crate::relays::area::route,
     crate::wan::api::route,
+    crate::nat64::api::route,
 ];
 
 /// Each area's metric families, rendered after the daemon's own.
-pub const AREA_METRICS: &[AreaMetrics] =
-    &[crate::relays::area::metrics, crate::wan::metrics::render];
+pub const AREA_METRICS: &[AreaMetrics] = &[
+    // One area per line, so areas merge without conflicts.
+    crate::relays::area::metrics,
+    crate::wan::metrics::render,
+    crate::nat64::metrics::render,
+];
 
 /// The web page's files, embedded at build time.
 const PAGE: &[(&str, &str, &str)] = &[

@@ -4,6 +4,7 @@
 pub mod atomic_file;
 pub mod clock;
 pub mod gpio;
+pub mod jool;
 pub mod link;
 pub mod netns;
 pub mod nft;
