@@ -77,6 +77,21 @@ pub struct ComponentState {
     pub detail: serde_json::Value,
 }
 
+/// The component's entry, created in the `Starting` state if new.
+fn entry<'a>(
+    m: &'a mut BTreeMap<String, ComponentState>,
+    name: &str,
+    now_ms: u64,
+) -> &'a mut ComponentState {
+    m.entry(name.to_string()).or_insert_with(|| ComponentState {
+        state: Health::Starting,
+        since: now_ms,
+        last_ok: None,
+        last_error: None,
+        detail: serde_json::Value::Null,
+    })
+}
+
 /// The component registry.
 #[derive(Debug, Default)]
 pub struct Components(Mutex<BTreeMap<String, ComponentState>>);
@@ -104,13 +119,7 @@ impl Components {
     /// Marks a component up, with a summary.
     pub fn up(&self, name: &str, now_ms: u64, detail: serde_json::Value) {
         let mut m = lock(&self.0);
-        let e = m.entry(name.to_string()).or_insert_with(|| ComponentState {
-            state: Health::Starting,
-            since: now_ms,
-            last_ok: None,
-            last_error: None,
-            detail: serde_json::Value::Null,
-        });
+        let e = entry(&mut m, name, now_ms);
         if e.state != Health::Up {
             e.state = Health::Up;
             e.since = now_ms;
@@ -122,13 +131,7 @@ impl Components {
     /// Marks a component degraded with the reason a person can act on.
     pub fn degraded(&self, name: &str, now_ms: u64, error: impl Into<String>) {
         let mut m = lock(&self.0);
-        let e = m.entry(name.to_string()).or_insert_with(|| ComponentState {
-            state: Health::Starting,
-            since: now_ms,
-            last_ok: None,
-            last_error: None,
-            detail: serde_json::Value::Null,
-        });
+        let e = entry(&mut m, name, now_ms);
         if e.state != Health::Degraded {
             e.state = Health::Degraded;
             e.since = now_ms;

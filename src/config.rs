@@ -394,6 +394,52 @@ pub enum Pull {
     None,
 }
 
+impl std::str::FromStr for Drive {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "level" => Ok(Drive::Level),
+            "pulse" => Ok(Drive::Pulse),
+            _ => Err("use \"level\" or \"pulse\"".into()),
+        }
+    }
+}
+
+impl std::str::FromStr for AtStart {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(AtStart::Off),
+            "on" => Ok(AtStart::On),
+            "restore" => Ok(AtStart::Restore),
+            _ => Err("use \"off\", \"on\" or \"restore\"".into()),
+        }
+    }
+}
+
+impl std::str::FromStr for SwitchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "toggle" => Ok(SwitchMode::Toggle),
+            "follow" => Ok(SwitchMode::Follow),
+            _ => Err("use \"toggle\" (push button) or \"follow\" (wall switch)".into()),
+        }
+    }
+}
+
+impl std::str::FromStr for Pull {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "up" => Ok(Pull::Up),
+            "down" => Ok(Pull::Down),
+            "none" => Ok(Pull::None),
+            _ => Err("use \"up\", \"down\" or \"none\"".into()),
+        }
+    }
+}
+
 /// `[[relay]]`
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -666,6 +712,21 @@ impl Walker<'_> {
     }
 
     /// A string parsed with `FromStr`, whose error is the message.
+    /// Like [`Walker::parsed`], with a default when the key is absent; `None` only when the
+    /// value is there but wrong (the problem is recorded).
+    fn parsed_or<T: std::str::FromStr<Err = String>>(
+        &mut self,
+        t: &Table<'_>,
+        prefix: &str,
+        key: &str,
+        default: T,
+    ) -> Option<T> {
+        if Self::get(t, key).is_none() {
+            return Some(default);
+        }
+        self.parsed(t, prefix, key)
+    }
+
     fn parsed<T: std::str::FromStr<Err = String>>(
         &mut self,
         t: &Table<'_>,
@@ -1168,80 +1229,11 @@ impl Walker<'_> {
                 "every relay needs its BCM pin, e.g. pin = 17",
             );
         }
-        let drive = match self.string(t, p, "drive") {
-            None => Some(Drive::Level),
-            Some((s, sp)) => match s.as_str() {
-                "level" => Some(Drive::Level),
-                "pulse" => Some(Drive::Pulse),
-                _ => {
-                    self.problem(sp, &join(p, "drive"), "use \"level\" or \"pulse\"");
-                    None
-                }
-            },
-        };
-        let at_start = match self.string(t, p, "at_start") {
-            None => Some(AtStart::Off),
-            Some((s, sp)) => match s.as_str() {
-                "off" => Some(AtStart::Off),
-                "on" => Some(AtStart::On),
-                "restore" => Some(AtStart::Restore),
-                _ => {
-                    self.problem(
-                        sp,
-                        &join(p, "at_start"),
-                        "use \"off\", \"on\" or \"restore\"",
-                    );
-                    None
-                }
-            },
-        };
-        let switch_mode = match self.string(t, p, "switch_mode") {
-            None => Some(SwitchMode::Toggle),
-            Some((s, sp)) => match s.as_str() {
-                "toggle" => Some(SwitchMode::Toggle),
-                "follow" => Some(SwitchMode::Follow),
-                _ => {
-                    self.problem(
-                        sp,
-                        &join(p, "switch_mode"),
-                        "use \"toggle\" (push button) or \"follow\" (wall switch)",
-                    );
-                    None
-                }
-            },
-        };
-        let switch_pull = match self.string(t, p, "switch_pull") {
-            None => Some(Pull::Up),
-            Some((s, sp)) => match s.as_str() {
-                "up" => Some(Pull::Up),
-                "down" => Some(Pull::Down),
-                "none" => Some(Pull::None),
-                _ => {
-                    self.problem(
-                        sp,
-                        &join(p, "switch_pull"),
-                        "use \"up\", \"down\" or \"none\"",
-                    );
-                    None
-                }
-            },
-        };
-        let sense_pull = match self.string(t, p, "sense_pull") {
-            None => Some(Pull::None),
-            Some((s, sp)) => match s.as_str() {
-                "up" => Some(Pull::Up),
-                "down" => Some(Pull::Down),
-                "none" => Some(Pull::None),
-                _ => {
-                    self.problem(
-                        sp,
-                        &join(p, "sense_pull"),
-                        "use \"up\", \"down\" or \"none\"",
-                    );
-                    None
-                }
-            },
-        };
+        let drive = self.parsed_or(t, p, "drive", Drive::Level);
+        let at_start = self.parsed_or(t, p, "at_start", AtStart::Off);
+        let switch_mode = self.parsed_or(t, p, "switch_mode", SwitchMode::Toggle);
+        let switch_pull = self.parsed_or(t, p, "switch_pull", Pull::Up);
+        let sense_pull = self.parsed_or(t, p, "sense_pull", Pull::None);
         let sense_pin = if Self::get(t, "sense_pin").is_some() {
             Some(self.pin(t, p, "sense_pin", pins)?)
         } else {
