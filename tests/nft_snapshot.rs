@@ -103,10 +103,12 @@ table ip nat {
 	chain prerouting {
 		type nat hook prerouting priority -100; policy accept;
 		iifname "veth0" tcp dport 2222 dnat to 10.77.0.1:22
+		tcp dport 8080 redirect to :80
 	}
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;
 		oifname "veth0" ip saddr 10.88.0.0/16 masquerade
+		ip saddr 10.99.0.0/16 snat to 10.77.0.1
 	}
 }
 "#;
@@ -175,6 +177,10 @@ table inet mine {
 		quota over 1 mbytes counter
 		fib daddr type local counter
 		udp dport 5000-5100 counter
+		tcp dport 23 counter reject with tcp reset
+		udp dport 69 log prefix "tftp: " group 2 drop
+		tcp dport 8082 goto web
+		ip6 saddr fd00:77::/64 tcp dport 25 reject with icmpv6 admin-prohibited
 	}
 }
 "#;
@@ -258,7 +264,7 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
         .filter(|r| r.family == Family::Ip && &*r.table == "firewall")
         .collect();
     assert_eq!(ip_fw.len(), 1);
-    assert_eq!(ip_fw[0].text, "udp dport 53 counter");
+    assert_eq!(&*ip_fw[0].text, "udp dport 53 counter");
     assert_eq!(ip_fw[0].packets(), 5);
     assert!(snap
         .tables
@@ -320,7 +326,7 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
         "meta nftrace set 1",
     ] {
         assert!(
-            snap.rules.iter().any(|r| r.text == want),
+            snap.rules.iter().any(|r| &*r.text == want),
             "{want:?} rendered; have {:#?}",
             snap.rules.iter().map(|r| &r.text).collect::<Vec<_>>()
         );
@@ -390,7 +396,7 @@ fn port_knocking_puts_the_knocker_in_the_step_sets_with_expiry() {
         .rules
         .iter()
         .filter(|r| &*r.chain == "Raw")
-        .map(|r| r.text.as_str())
+        .map(|r| &*r.text)
         .collect();
     assert_eq!(
         raw,
@@ -623,8 +629,8 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
                     .get(&key)
                     .unwrap_or_else(|| panic!("{name}: no listing for {key:?}"));
                 assert_eq!(
-                    Some(&rule.text),
-                    lines.get(rule.position as usize),
+                    Some(&*rule.text),
+                    lines.get(rule.position as usize).map(String::as_str),
                     "{name}: rule {} of {key:?} reads differently from nft list",
                     rule.position
                 );

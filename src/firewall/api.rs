@@ -403,7 +403,7 @@ mod tests {
                     packets: 3,
                     bytes: 180,
                 }),
-                counter_refs: vec![],
+                counter_refs: Box::default(),
                 undecodable: None,
             }],
             sets: vec![SetInfo {

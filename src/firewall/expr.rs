@@ -265,4 +265,7 @@ pub struct SetShape {
     pub key_byteorder: Option<u32>,
     /// Elements, loaded for anonymous sets only.
     pub elements: Option<std::sync::Arc<Vec<RawElement>>>,
+    /// An anonymous set already written inline (`{ 80, 443 }`) and whether exactly: what the
+    /// kernel source caches instead of the elements, since they never change.
+    pub inline: Option<std::sync::Arc<(String, bool)>>,
 }

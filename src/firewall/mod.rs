@@ -166,28 +166,29 @@ pub struct Counter {
 }
 
 /// One rule with what people and metrics need; the expressions themselves are not kept
-/// (see the module docs of `sys::nft` for why: memory at 50k rules).
+/// (see the module docs of `sys::nft` for why: memory at 50k rules). Strings are boxed
+/// (exact size, no spare capacity): a 50k-rule snapshot is mostly these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub family: Family,
-    pub table: Arc<str>,
-    pub chain: Arc<str>,
-    /// Kernel handle; changes when the ruleset is reloaded with `nft -f`.
-    pub handle: u64,
-    /// 0-based index of the rule in its chain.
-    pub position: u32,
-    /// The rule's `comment "..."` (from its userdata).
-    pub comment: Option<String>,
-    /// The rule as nft syntax, without counter values (`tcp dport 22 counter accept`).
-    pub text: String,
     /// True when every expression was understood, so `text` loads back as the same rule.
     pub text_exact: bool,
+    /// 0-based index of the rule in its chain.
+    pub position: u32,
+    /// Kernel handle; changes when the ruleset is reloaded with `nft -f`.
+    pub handle: u64,
+    pub table: Arc<str>,
+    pub chain: Arc<str>,
+    /// The rule's `comment "..."` (from its userdata).
+    pub comment: Option<Box<str>>,
+    /// The rule as nft syntax, without counter values (`tcp dport 22 counter accept`).
+    pub text: Box<str>,
     /// Sum of every anonymous `counter` expression in the rule; `None` when it has none.
     pub counter: Option<Counter>,
     /// Names of named counters the rule references (`counter name "x"`).
-    pub counter_refs: Vec<String>,
+    pub counter_refs: Box<[Box<str>]>,
     /// Set when the kernel's answer for this rule could not be decoded; `text` then says so.
-    pub undecodable: Option<String>,
+    pub undecodable: Option<Box<str>>,
 }
 
 impl Rule {

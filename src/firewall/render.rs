@@ -835,36 +835,25 @@ impl<'a> Renderer<'a> {
         (text, parts)
     }
 
-    fn set_ref(&mut self, name: &str, with_data: bool) -> String {
+    fn set_ref(&mut self, name: &str) -> String {
         let Some(shape) = self.env.set(name) else {
             if name.starts_with("__") {
                 self.exact = false;
             }
             return format!("@{name}");
         };
-        match (&shape.elements, shape.flags & 1 != 0) {
-            (Some(elems), true) => {
-                let shape = shape.clone();
-                let elems = elems.clone();
-                let rendered = render_elements(&shape, &elems, self.env);
-                if rendered.iter().any(|e| !e.1) {
-                    self.exact = false;
-                }
-                let items: Vec<String> = rendered
-                    .into_iter()
-                    .map(|(e, _)| match (&e.data, with_data) {
-                        (Some(d), true) => format!("{} : {}", e.key, d),
-                        _ => e.key,
-                    })
-                    .collect();
-                format!("{{ {} }}", items.join(", "))
-            }
-            (None, true) => {
-                self.exact = false;
-                format!("@{name}")
-            }
-            _ => format!("@{name}"),
+        if shape.flags & 1 == 0 {
+            return format!("@{name}");
         }
+        let (text, exact) = match (&shape.inline, &shape.elements) {
+            (Some(inline), _) => (inline.0.clone(), inline.1),
+            (None, Some(elems)) => render_inline_set(shape, elems, self.env),
+            (None, None) => (format!("@{name}"), false),
+        };
+        if !exact {
+            self.exact = false;
+        }
+        text
     }
 
     fn expr(&mut self, e: &Expr) {
@@ -1029,16 +1018,16 @@ impl<'a> Renderer<'a> {
                 let (key, _parts) = self.key(*sreg, key_len);
                 match dreg {
                     None => {
-                        let s = self.set_ref(set, false);
+                        let s = self.set_ref(set);
                         let neg = if *invert { "!= " } else { "" };
                         self.push(format!("{key} {neg}{s}"));
                     }
                     Some(0) => {
-                        let s = self.set_ref(set, true);
+                        let s = self.set_ref(set);
                         self.push(format!("{key} vmap {s}"));
                     }
                     Some(r) => {
-                        let s = self.set_ref(set, true);
+                        let s = self.set_ref(set);
                         let data_ty = self
                             .env
                             .set(set)
@@ -1814,6 +1803,25 @@ pub fn render_elements(
         i += 1;
     }
     out
+}
+
+/// An anonymous set written inline, `{ 80, 443 }` (maps with their data: `{ 22 : accept }`);
+/// the bool says the text is exact.
+pub fn render_inline_set(
+    shape: &SetShape,
+    elems: &[RawElement],
+    env: &dyn RenderEnv,
+) -> (String, bool) {
+    let rendered = render_elements(shape, elems, env);
+    let exact = rendered.iter().all(|e| e.1);
+    let items: Vec<String> = rendered
+        .into_iter()
+        .map(|(e, _)| match e.data {
+            Some(d) => format!("{} : {}", e.key, d),
+            None => e.key,
+        })
+        .collect();
+    (format!("{{ {} }}", items.join(", ")), exact)
 }
 
 /// Number of elements as `nft list` shows them: interval ends do not count.

@@ -62,7 +62,8 @@ pub struct NftSource {
     sock: NftSocket,
     events: Option<NftEvents>,
     policy: CountPolicy,
-    anon: HashMap<SetKey, Arc<Vec<RawElement>>>,
+    /// Anonymous sets rendered inline (`{ 80, 443 }`), by handle: they never change.
+    anon: HashMap<SetKey, Arc<(String, bool)>>,
     counts: HashMap<SetKey, (u64, Instant)>,
     /// Rules in the last snapshot: the next one reserves that much at once instead of
     /// doubling its vector (which would briefly hold two copies at 50k rules).
@@ -346,6 +347,7 @@ impl NftSource {
         stats.requests += 1;
 
         // Set shapes per table, anonymous set elements, named set counts.
+        let ifnames = ifnames();
         let mut shapes: HashMap<(Family, Arc<str>), HashMap<String, SetShape>> = HashMap::new();
         let mut sets: Vec<SetInfo> = Vec::new();
         let mut seen: HashSet<SetKey> = HashSet::new();
@@ -356,7 +358,7 @@ impl NftSource {
             seen.insert(key.clone());
             let mut shape = m.shape.clone();
             if m.shape.flags & s::NFT_SET_ANONYMOUS != 0 {
-                let elems = match self.anon.get(&key) {
+                let inline = match self.anon.get(&key) {
                     Some(e) => e.clone(),
                     None => {
                         let mut v = Vec::new();
@@ -366,12 +368,16 @@ impl NftSource {
                             Err(e) => return Err(e),
                         }
                         stats.requests += 1;
-                        let v = Arc::new(v);
-                        self.anon.insert(key.clone(), v.clone());
-                        v
+                        let env = Env {
+                            sets: None,
+                            ifnames: &ifnames,
+                        };
+                        let inline = Arc::new(render::render_inline_set(&m.shape, &v, &env));
+                        self.anon.insert(key.clone(), inline.clone());
+                        inline
                     }
                 };
-                shape.elements = Some(elems);
+                shape.inline = Some(inline);
             } else {
                 let last = self.counts.get(&key).copied();
                 let due = match last {
@@ -419,7 +425,6 @@ impl NftSource {
         self.counts.retain(|k, _| seen.contains(k));
 
         // Chains, then their rules, chain by chain.
-        let ifnames = ifnames();
         let mut chains: Vec<Chain> = Vec::with_capacity(chain_msgs.len());
         let mut rules: Vec<Rule> = Vec::with_capacity(self.last_rules + self.last_rules / 32 + 16);
         for c in chain_msgs {
@@ -518,7 +523,7 @@ fn build_rule(
         Ok(r) => {
             let rendered = render::render_rule(family, &r.exprs, env);
             let mut counter: Option<Counter> = None;
-            let mut refs = Vec::new();
+            let mut refs: Vec<Box<str>> = Vec::new();
             for e in &r.exprs {
                 match e {
                     crate::firewall::expr::Expr::Counter { packets, bytes } => {
@@ -529,24 +534,22 @@ fn build_rule(
                     crate::firewall::expr::Expr::Objref { kind, name }
                         if *kind == s::NFT_OBJECT_COUNTER =>
                     {
-                        refs.push(name.clone());
+                        refs.push(Box::from(name.as_str()));
                     }
                     _ => {}
                 }
             }
-            let mut text = rendered.text;
-            text.shrink_to_fit();
             Rule {
                 family,
                 table: table.clone(),
                 chain: chain.clone(),
                 handle: r.handle,
                 position,
-                comment: r.comment,
-                text,
+                comment: r.comment.map(String::into_boxed_str),
+                text: rendered.text.into_boxed_str(),
                 text_exact: rendered.exact,
                 counter,
-                counter_refs: refs,
+                counter_refs: refs.into_boxed_slice(),
                 undecodable: None,
             }
         }
@@ -557,11 +560,11 @@ fn build_rule(
             handle: 0,
             position,
             comment: None,
-            text: format!("<undecodable rule: {e}>"),
+            text: format!("<undecodable rule: {e}>").into_boxed_str(),
             text_exact: false,
             counter: None,
-            counter_refs: Vec::new(),
-            undecodable: Some(e.to_string()),
+            counter_refs: Box::default(),
+            undecodable: Some(e.to_string().into_boxed_str()),
         },
     }
 }
