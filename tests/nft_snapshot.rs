@@ -243,28 +243,33 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
     let acct: Vec<_> = snap
         .rules
         .iter()
-        .filter(|r| &*r.chain == "accounting")
+        .filter(|r| &**r.chain() == "accounting")
         .collect();
     assert_eq!(acct.len(), 6);
     let ssh_in = acct[0];
     assert_eq!(
-        ssh_in.comment.as_deref(),
+        ssh_in.comment(),
         Some("nft(l2proto=ipv4;l3proto=tcp;service=SSH;dir=in)")
     );
-    let labels = pirouterd::firewall::labels::parse_labels(ssh_in.comment.as_deref().unwrap_or(""));
+    let labels = pirouterd::firewall::labels::parse_labels(ssh_in.comment().unwrap_or(""));
     assert!(labels.pairs.contains(&("service".into(), "SSH".into())));
     assert!(ssh_in.packets() >= 1, "the SYN to port 22 was counted");
     let dns6 = acct[5];
-    assert_eq!(dns6.packets(), 4, "four UDP/IPv6 datagrams: {}", dns6.text);
+    assert_eq!(
+        dns6.packets(),
+        4,
+        "four UDP/IPv6 datagrams: {}",
+        dns6.text()
+    );
 
     // Same table name in two families: each rule sits in its own family's table.
     let ip_fw: Vec<_> = snap
         .rules
         .iter()
-        .filter(|r| r.family == Family::Ip && &*r.table == "firewall")
+        .filter(|r| r.family() == Family::Ip && &**r.table() == "firewall")
         .collect();
     assert_eq!(ip_fw.len(), 1);
-    assert_eq!(&*ip_fw[0].text, "udp dport 53 counter");
+    assert_eq!(&*ip_fw[0].text(), "udp dport 53 counter");
     assert_eq!(ip_fw[0].packets(), 5);
     assert!(snap
         .tables
@@ -315,10 +320,10 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
     let fib = snap
         .rules
         .iter()
-        .find(|r| r.text.contains("fib"))
+        .find(|r| r.text().contains("fib"))
         .expect("fib rule is listed");
     assert!(!fib.text_exact);
-    assert!(fib.text.ends_with("counter"), "{}", fib.text);
+    assert!(fib.text().ends_with("counter"), "{}", fib.text());
     for want in [
         "meta pkttype broadcast counter drop",
         "meta length 1-100 counter",
@@ -326,9 +331,9 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
         "meta nftrace set 1",
     ] {
         assert!(
-            snap.rules.iter().any(|r| &*r.text == want),
+            snap.rules.iter().any(|r| &*r.text() == want),
             "{want:?} rendered; have {:#?}",
-            snap.rules.iter().map(|r| &r.text).collect::<Vec<_>>()
+            snap.rules.iter().map(|r| r.text()).collect::<Vec<_>>()
         );
     }
 }
@@ -395,8 +400,8 @@ fn port_knocking_puts_the_knocker_in_the_step_sets_with_expiry() {
     let raw: Vec<_> = snap
         .rules
         .iter()
-        .filter(|r| &*r.chain == "Raw")
-        .map(|r| &*r.text)
+        .filter(|r| &**r.chain() == "Raw")
+        .map(|r| &*r.text())
         .collect();
     assert_eq!(
         raw,
@@ -621,15 +626,15 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
             let listing = nft_listing(&r);
             for rule in &snap.rules {
                 let key = (
-                    rule.family.to_string(),
-                    rule.table.to_string(),
-                    rule.chain.to_string(),
+                    rule.family().to_string(),
+                    rule.table().to_string(),
+                    rule.chain().to_string(),
                 );
                 let lines = listing
                     .get(&key)
                     .unwrap_or_else(|| panic!("{name}: no listing for {key:?}"));
                 assert_eq!(
-                    Some(&*rule.text),
+                    Some(&*rule.text()),
                     lines.get(rule.position as usize).map(String::as_str),
                     "{name}: rule {} of {key:?} reads differently from nft list",
                     rule.position
@@ -646,20 +651,20 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
             if !rule.text_exact {
                 continue;
             }
-            let fam = rule.family.to_string();
+            let fam = rule.family().to_string();
             let out = fresh.exec(&[
                 "nft",
                 "add",
                 "rule",
                 &fam,
-                &rule.table,
-                &rule.chain,
-                &rule.text,
+                &rule.table(),
+                &rule.chain(),
+                &rule.text(),
             ]);
             assert!(
                 out.status.success(),
                 "{name}: nft refused rendered rule {:?}: {}",
-                rule.text,
+                rule.text(),
                 String::from_utf8_lossy(&out.stderr)
             );
             added.push(rule);
@@ -686,22 +691,29 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
             std::collections::HashMap::new();
         for rule in &added {
             let key = (
-                rule.family.to_string(),
-                rule.table.to_string(),
-                rule.chain.to_string(),
+                rule.family().to_string(),
+                rule.table().to_string(),
+                rule.chain().to_string(),
             );
             let originals = snap
                 .rules
                 .iter()
                 .filter(|x| {
-                    x.family == rule.family && x.table == rule.table && x.chain == rule.chain
+                    x.family() == rule.family()
+                        && x.table() == rule.table()
+                        && x.chain() == rule.chain()
                 })
                 .count();
             let i = cursor.entry(key.clone()).or_insert(originals);
             let got = &by_chain[&key][*i];
             *i += 1;
             let want = &v1.rules[&(key.0.clone(), key.1.clone(), key.2.clone(), rule.handle)].3;
-            assert_eq!(got, want, "{name}: {:?} loaded back differently", rule.text);
+            assert_eq!(
+                got,
+                want,
+                "{name}: {:?} loaded back differently",
+                rule.text()
+            );
         }
     }
     eprintln!("rendered exactly: {claimed}/{total}");
@@ -755,7 +767,7 @@ fn snapshots_taken_while_the_ruleset_changes_retry_and_stay_whole() {
         match res {
             Ok(s) => {
                 assert_eq!(
-                    s.rules.iter().filter(|x| &*x.table == "t").count(),
+                    s.rules.iter().filter(|x| &**x.table() == "t").count(),
                     2000,
                     "no rule lost"
                 );

@@ -66,6 +66,18 @@ fn once() -> Result<(), String> {
     Ok(())
 }
 
+/// A `VmRSS`/`VmHWM` line of /proc/self/status, KiB.
+fn proc_kib(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -110,6 +122,7 @@ fn child(args: &[String]) -> Result<(), String> {
         "snapshot" => {
             let mut src =
                 NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+            let rss_start = proc_kib("VmRSS:");
             let start = Instant::now();
             let t = Instant::now();
             let first = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
@@ -122,6 +135,7 @@ fn child(args: &[String]) -> Result<(), String> {
                 .find(|s| &*s.name == "blocklist_v4")
                 .and_then(|s| s.element_count)
                 .unwrap_or(0);
+            let rss_held = proc_kib("VmRSS:");
             drop(first);
             let mut times = Vec::new();
             let mut bytes = 0;
@@ -138,8 +152,9 @@ fn child(args: &[String]) -> Result<(), String> {
                 .map_err(|e| chain_of_errors(&e))?;
             let count_ms = ms(t.elapsed());
             println!(
-                "ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n}",
-                median(times)
+                "ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={}",
+                median(times),
+                proc_kib("VmHWM:")
             );
         }
         _ => return Err(format!("unknown child mode {mode:?}")),

@@ -52,20 +52,20 @@ fn family_name(f: Family) -> String {
 
 /// One rule as the API shows it.
 pub fn rule_json(r: &Rule) -> Value {
-    let labels = r.comment.as_deref().map(parse_labels).unwrap_or_default();
+    let labels = r.comment().map(parse_labels).unwrap_or_default();
     let mut l = serde_json::Map::new();
     for (k, v) in &labels.pairs {
         l.insert(k.clone(), Value::String(v.clone()));
     }
     json!({
-        "family": family_name(r.family),
-        "table": &*r.table,
-        "chain": &*r.chain,
+        "family": family_name(r.family()),
+        "table": &**r.table(),
+        "chain": &**r.chain(),
         "handle": r.handle,
         "position": r.position,
-        "text": r.text,
+        "text": r.text(),
         "text_exact": r.text_exact,
-        "comment": r.comment,
+        "comment": r.comment(),
         "labels": l,
         "label_problems": labels.problems,
         "has_counter": r.has_counter(),
@@ -390,21 +390,22 @@ mod tests {
                 rule_count: 1,
                 comment: None,
             }],
-            rules: vec![Rule {
-                family: Family::Inet,
-                table: t.clone(),
-                chain: c,
-                handle: 4,
-                position: 0,
-                comment: Some("nft(service=SSH;dir=in)".into()),
-                text: "tcp dport 22 counter accept".into(),
-                text_exact: true,
-                counter: Some(Counter {
+            rules: vec![{
+                let mut r = Rule::standalone(
+                    Family::Inet,
+                    "fw",
+                    "input",
+                    4,
+                    0,
+                    "tcp dport 22 counter accept",
+                    Some("nft(service=SSH;dir=in)"),
+                );
+                r.text_exact = true;
+                r.counter = Some(Counter {
                     packets: 3,
                     bytes: 180,
-                }),
-                counter_refs: Box::default(),
-                undecodable: None,
+                });
+                r
             }],
             sets: vec![SetInfo {
                 family: Family::Inet,

@@ -165,33 +165,114 @@ pub struct Counter {
     pub bytes: u64,
 }
 
+/// A chain's identity and the storage of its rules' text and comments, shared by its rules
+/// (one allocation per chain instead of two per rule: at 50k rules that is most of the
+/// snapshot's memory).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ChainText {
+    pub family: Family,
+    pub table: Arc<str>,
+    pub name: Arc<str>,
+    /// Every rule's text and comment, back to back.
+    text: String,
+}
+
+impl ChainText {
+    /// A chain's text store; `text` holds what the rules' ranges point into.
+    pub fn new(family: Family, table: Arc<str>, name: Arc<str>, text: String) -> ChainText {
+        ChainText {
+            family,
+            table,
+            name,
+            text,
+        }
+    }
+}
+
 /// One rule with what people and metrics need; the expressions themselves are not kept
-/// (see the module docs of `sys::nft` for why: memory at 50k rules). Strings are boxed
-/// (exact size, no spare capacity): a 50k-rule snapshot is mostly these.
+/// (see the module docs of `sys::nft` for why: memory at 50k rules). Cloning is cheap: the
+/// names and text live in the chain's shared [`ChainText`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    pub family: Family,
-    /// True when every expression was understood, so `text` loads back as the same rule.
-    pub text_exact: bool,
-    /// 0-based index of the rule in its chain.
-    pub position: u32,
+    chain: Arc<ChainText>,
+    text: (u32, u32),
+    comment: Option<(u32, u32)>,
     /// Kernel handle; changes when the ruleset is reloaded with `nft -f`.
     pub handle: u64,
-    pub table: Arc<str>,
-    pub chain: Arc<str>,
-    /// The rule's `comment "..."` (from its userdata).
-    pub comment: Option<Box<str>>,
-    /// The rule as nft syntax, without counter values (`tcp dport 22 counter accept`).
-    pub text: Box<str>,
+    /// 0-based index of the rule in its chain.
+    pub position: u32,
+    /// True when every expression was understood, so `text()` loads back as the same rule.
+    pub text_exact: bool,
+    /// The kernel's answer for this rule could not be decoded; `text()` says why.
+    pub undecodable: bool,
     /// Sum of every anonymous `counter` expression in the rule; `None` when it has none.
     pub counter: Option<Counter>,
     /// Names of named counters the rule references (`counter name "x"`).
     pub counter_refs: Box<[Box<str>]>,
-    /// Set when the kernel's answer for this rule could not be decoded; `text` then says so.
-    pub undecodable: Option<Box<str>>,
+}
+
+/// Where a rule's text and comment sit in its chain's [`ChainText`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRange {
+    pub text: (u32, u32),
+    pub comment: Option<(u32, u32)>,
 }
 
 impl Rule {
+    /// A rule whose text and comment sit at `at` in `chain`'s store.
+    pub fn new(chain: Arc<ChainText>, at: TextRange, handle: u64, position: u32) -> Rule {
+        Rule {
+            chain,
+            text: at.text,
+            comment: at.comment,
+            handle,
+            position,
+            text_exact: false,
+            undecodable: false,
+            counter: None,
+            counter_refs: Box::default(),
+        }
+    }
+
+    /// A rule with its own text store (tests, tools): `text` and `comment` as given.
+    pub fn standalone(
+        family: Family,
+        table: &str,
+        chain: &str,
+        handle: u64,
+        position: u32,
+        text: &str,
+        comment: Option<&str>,
+    ) -> Rule {
+        let mut store = String::new();
+        let at = push_text(&mut store, text, comment);
+        let ct = Arc::new(ChainText::new(family, table.into(), chain.into(), store));
+        Rule::new(ct, at, handle, position)
+    }
+
+    fn slice(&self, (start, len): (u32, u32)) -> &str {
+        self.chain
+            .text
+            .get(start as usize..start as usize + len as usize)
+            .unwrap_or("")
+    }
+    pub fn family(&self) -> Family {
+        self.chain.family
+    }
+    pub fn table(&self) -> &Arc<str> {
+        &self.chain.table
+    }
+    pub fn chain(&self) -> &Arc<str> {
+        &self.chain.name
+    }
+    /// The rule as nft syntax, without counter values (`tcp dport 22 counter accept`).
+    pub fn text(&self) -> &str {
+        self.slice(self.text)
+    }
+    /// The rule's `comment "..."` (from its userdata).
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.map(|c| self.slice(c))
+    }
     /// Whether the rule has at least one anonymous counter.
     pub fn has_counter(&self) -> bool {
         self.counter.is_some()
@@ -204,6 +285,18 @@ impl Rule {
     pub fn bytes(&self) -> u64 {
         self.counter.map(|c| c.bytes).unwrap_or(0)
     }
+}
+
+/// Appends a rule's text and comment to a chain's store; returns where they went.
+pub fn push_text(store: &mut String, text: &str, comment: Option<&str>) -> TextRange {
+    let mut put = |s: &str| {
+        let start = store.len() as u32;
+        store.push_str(s);
+        (start, s.len() as u32)
+    };
+    let text = put(text);
+    let comment = comment.map(put);
+    TextRange { text, comment }
 }
 
 /// Set flags as booleans (NFT_SET_*).
@@ -386,7 +479,7 @@ impl RulesetSnapshot {
     /// Rules of one chain, in order.
     pub fn chain_rules<'a>(&'a self, chain: &'a Chain) -> impl Iterator<Item = &'a Rule> + 'a {
         self.rules.iter().filter(move |r| {
-            r.family == chain.family && r.table == chain.table && r.chain == chain.name
+            r.family() == chain.family && *r.table() == chain.table && *r.chain() == chain.name
         })
     }
 }

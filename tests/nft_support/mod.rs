@@ -142,9 +142,9 @@ pub fn check_same_moment(a: &RulesetSnapshot, j: &NftView, b: &RulesetSnapshot) 
         .map(|r| {
             (
                 (
-                    r.family.to_string(),
-                    r.table.to_string(),
-                    r.chain.to_string(),
+                    r.family().to_string(),
+                    r.table().to_string(),
+                    r.chain().to_string(),
                     r.handle,
                 ),
                 r,
@@ -159,9 +159,9 @@ pub fn check_same_moment(a: &RulesetSnapshot, j: &NftView, b: &RulesetSnapshot) 
         .map(|r| {
             (
                 (
-                    r.family.to_string(),
-                    r.table.to_string(),
-                    r.chain.to_string(),
+                    r.family().to_string(),
+                    r.table().to_string(),
+                    r.chain().to_string(),
                     r.handle,
                 ),
                 r,
@@ -174,12 +174,17 @@ pub fn check_same_moment(a: &RulesetSnapshot, j: &NftView, b: &RulesetSnapshot) 
             .get(key)
             .unwrap_or_else(|| panic!("rule {key:?} missing from the snapshot"));
         let r2 = later.get(key).expect("rule in second snapshot");
-        assert_eq!(r.has_counter(), *has, "has_counter of {key:?}: {}", r.text);
-        assert!(r.undecodable.is_none(), "rule {key:?} undecodable");
+        assert_eq!(
+            r.has_counter(),
+            *has,
+            "has_counter of {key:?}: {}",
+            r.text()
+        );
+        assert!(!r.undecodable, "rule {key:?} undecodable: {}", r.text());
         assert!(
             r.packets() <= *p && *p <= r2.packets() && r.bytes() <= *by && *by <= r2.bytes(),
             "counter of {key:?} ({}): ours {}/{} .. {}/{}, nft {p}/{by}",
-            r.text,
+            r.text(),
             r.packets(),
             r.bytes(),
             r2.packets(),

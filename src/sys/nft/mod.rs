@@ -28,8 +28,9 @@ use rustables::sys as s;
 use crate::firewall::expr::{RawElement, SetShape};
 use crate::firewall::render::{self, RenderEnv};
 use crate::firewall::{
-    Chain, CountFreshness, Counter, Family, Hook, NamedObject, NftError, ObjectValue, Rule,
-    RulesetSnapshot, RulesetSource, SetElements, SetFlags, SetInfo, SnapshotStats, Table,
+    push_text, Chain, ChainText, CountFreshness, Counter, Family, Hook, NamedObject, NftError,
+    ObjectValue, Rule, RulesetSnapshot, RulesetSource, SetElements, SetFlags, SetInfo,
+    SnapshotStats, Table, TextRange,
 };
 use decode::{ChainMsg, SetMsg};
 use socket::{NftEvents, NftSocket};
@@ -426,6 +427,7 @@ impl NftSource {
 
         // Chains, then their rules, chain by chain.
         let mut chains: Vec<Chain> = Vec::with_capacity(chain_msgs.len());
+        let mut pending: Vec<Pending> = Vec::new();
         let mut rules: Vec<Rule> = Vec::with_capacity(self.last_rules + self.last_rules / 32 + 16);
         for c in chain_msgs {
             let family = c.family.unwrap_or(Family::Other(0));
@@ -448,10 +450,10 @@ impl NftSource {
                 sets: shapes.get(&(family, table.clone())),
                 ifnames: &ifnames,
             };
-            let before = rules.len();
             let (t, n) = (decode::cstr(&c.table), decode::cstr(&c.name));
             let what = format!("GETRULE {family} {} {}", c.table, c.name);
-            let mut position = 0u32;
+            let mut store = String::new();
+            pending.clear();
             let res = self.sock.request(
                 &what,
                 s::NFT_MSG_GETRULE as u16,
@@ -459,8 +461,7 @@ impl NftSource {
                 family.to_raw(),
                 &[(s::NFTA_RULE_TABLE, &t), (s::NFTA_RULE_CHAIN, &n)],
                 |m| {
-                    rules.push(build_rule(m.payload, family, &table, &name, position, &env));
-                    position += 1;
+                    pending.push(build_rule(m.payload, family, &env, &mut store));
                     Ok(())
                 },
             );
@@ -476,13 +477,24 @@ impl NftSource {
                 }
                 Err(e) => return Err(e),
             }
+            store.shrink_to_fit();
+            let ct = Arc::new(ChainText::new(family, table.clone(), name.clone(), store));
+            let count = pending.len() as u32;
+            for (i, p) in pending.drain(..).enumerate() {
+                let mut r = Rule::new(ct.clone(), p.at, p.handle, i as u32);
+                r.text_exact = p.exact;
+                r.undecodable = p.undecodable;
+                r.counter = p.counter;
+                r.counter_refs = p.refs;
+                rules.push(r);
+            }
             chains.push(Chain {
                 family,
                 table,
                 name,
                 handle: c.handle,
                 hook,
-                rule_count: (rules.len() - before) as u32,
+                rule_count: count,
                 comment: c.comment,
             });
         }
@@ -510,15 +522,19 @@ impl NftSource {
     }
 }
 
-/// Decodes and renders one rule; a rule that does not decode is still listed, as such.
-fn build_rule(
-    payload: &[u8],
-    family: Family,
-    table: &Arc<str>,
-    chain: &Arc<str>,
-    position: u32,
-    env: &Env<'_>,
-) -> Rule {
+/// A rule of the chain being dumped, before the chain's text store is shared.
+struct Pending {
+    at: TextRange,
+    handle: u64,
+    exact: bool,
+    undecodable: bool,
+    counter: Option<Counter>,
+    refs: Box<[Box<str>]>,
+}
+
+/// Decodes and renders one rule into the chain's text store; a rule that does not decode is
+/// still listed, as such.
+fn build_rule(payload: &[u8], family: Family, env: &Env<'_>, store: &mut String) -> Pending {
     match decode::decode_rule(payload) {
         Ok(r) => {
             let rendered = render::render_rule(family, &r.exprs, env);
@@ -539,32 +555,22 @@ fn build_rule(
                     _ => {}
                 }
             }
-            Rule {
-                family,
-                table: table.clone(),
-                chain: chain.clone(),
+            Pending {
+                at: push_text(store, &rendered.text, r.comment.as_deref()),
                 handle: r.handle,
-                position,
-                comment: r.comment.map(String::into_boxed_str),
-                text: rendered.text.into_boxed_str(),
-                text_exact: rendered.exact,
+                exact: rendered.exact,
+                undecodable: false,
                 counter,
-                counter_refs: refs.into_boxed_slice(),
-                undecodable: None,
+                refs: refs.into_boxed_slice(),
             }
         }
-        Err(e) => Rule {
-            family,
-            table: table.clone(),
-            chain: chain.clone(),
+        Err(e) => Pending {
+            at: push_text(store, &format!("<undecodable rule: {e}>"), None),
             handle: 0,
-            position,
-            comment: None,
-            text: format!("<undecodable rule: {e}>").into_boxed_str(),
-            text_exact: false,
+            exact: false,
+            undecodable: true,
             counter: None,
-            counter_refs: Box::default(),
-            undecodable: Some(e.to_string().into_boxed_str()),
+            refs: Box::default(),
         },
     }
 }
