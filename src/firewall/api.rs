@@ -401,10 +401,11 @@ mod tests {
                     Some("nft(service=SSH;dir=in)"),
                 );
                 r.text_exact = true;
-                r.counter = Some(Counter {
+                r.has_counter = true;
+                r.counter = Counter {
                     packets: 3,
                     bytes: 180,
-                });
+                };
                 r
             }],
             sets: vec![SetInfo {

@@ -196,7 +196,8 @@ impl ChainText {
 pub struct Rule {
     chain: Arc<ChainText>,
     text: (u32, u32),
-    comment: Option<(u32, u32)>,
+    /// `u32::MAX` length: no comment (an `Option` would cost 4 more bytes per rule).
+    comment: (u32, u32),
     /// Kernel handle; changes when the ruleset is reloaded with `nft -f`.
     pub handle: u64,
     /// 0-based index of the rule in its chain.
@@ -205,8 +206,10 @@ pub struct Rule {
     pub text_exact: bool,
     /// The kernel's answer for this rule could not be decoded; `text()` says why.
     pub undecodable: bool,
-    /// Sum of every anonymous `counter` expression in the rule; `None` when it has none.
-    pub counter: Option<Counter>,
+    /// The rule has at least one anonymous `counter` expression.
+    pub has_counter: bool,
+    /// Sum of every anonymous `counter` expression in the rule (zero without one).
+    pub counter: Counter,
     /// Names of named counters the rule references (`counter name "x"`).
     pub counter_refs: Box<[Box<str>]>,
 }
@@ -218,18 +221,21 @@ pub struct TextRange {
     pub comment: Option<(u32, u32)>,
 }
 
+const NO_COMMENT: (u32, u32) = (0, u32::MAX);
+
 impl Rule {
     /// A rule whose text and comment sit at `at` in `chain`'s store.
     pub fn new(chain: Arc<ChainText>, at: TextRange, handle: u64, position: u32) -> Rule {
         Rule {
             chain,
             text: at.text,
-            comment: at.comment,
+            comment: at.comment.unwrap_or(NO_COMMENT),
             handle,
             position,
             text_exact: false,
             undecodable: false,
-            counter: None,
+            has_counter: false,
+            counter: Counter::default(),
             counter_refs: Box::default(),
         }
     }
@@ -271,19 +277,19 @@ impl Rule {
     }
     /// The rule's `comment "..."` (from its userdata).
     pub fn comment(&self) -> Option<&str> {
-        self.comment.map(|c| self.slice(c))
+        (self.comment != NO_COMMENT).then(|| self.slice(self.comment))
     }
     /// Whether the rule has at least one anonymous counter.
     pub fn has_counter(&self) -> bool {
-        self.counter.is_some()
+        self.has_counter
     }
     /// Packets counted (0 without a counter).
     pub fn packets(&self) -> u64 {
-        self.counter.map(|c| c.packets).unwrap_or(0)
+        self.counter.packets
     }
     /// Bytes counted (0 without a counter).
     pub fn bytes(&self) -> u64 {
-        self.counter.map(|c| c.bytes).unwrap_or(0)
+        self.counter.bytes
     }
 }
 

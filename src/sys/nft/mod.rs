@@ -352,12 +352,12 @@ impl NftSource {
         let mut shapes: HashMap<(Family, Arc<str>), HashMap<String, SetShape>> = HashMap::new();
         let mut sets: Vec<SetInfo> = Vec::new();
         let mut seen: HashSet<SetKey> = HashSet::new();
-        for m in &set_msgs {
+        // Consumed as it goes: at 50k rules there are thousands of anonymous sets.
+        for mut m in set_msgs {
             let family = m.family.unwrap_or(Family::Other(0));
             let table = table_name(family, &m.table);
             let key: SetKey = (family, table.clone(), m.name.as_str().into(), m.handle);
             seen.insert(key.clone());
-            let mut shape = m.shape.clone();
             if m.shape.flags & s::NFT_SET_ANONYMOUS != 0 {
                 let inline = match self.anon.get(&key) {
                     Some(e) => e.clone(),
@@ -378,7 +378,7 @@ impl NftSource {
                         inline
                     }
                 };
-                shape.inline = Some(inline);
+                m.shape.inline = Some(inline);
             } else {
                 let last = self.counts.get(&key).copied();
                 let due = match last {
@@ -415,12 +415,12 @@ impl NftSource {
                         },
                     )
                 };
-                sets.push(set_info(m, table.clone(), count, fresh));
+                sets.push(set_info(&m, table.clone(), count, fresh));
             }
             shapes
                 .entry((family, table))
                 .or_default()
-                .insert(m.name.clone(), shape);
+                .insert(m.name, m.shape);
         }
         self.anon.retain(|k, _| seen.contains(k));
         self.counts.retain(|k, _| seen.contains(k));
@@ -428,7 +428,37 @@ impl NftSource {
         // Chains, then their rules, chain by chain.
         let mut chains: Vec<Chain> = Vec::with_capacity(chain_msgs.len());
         let mut pending: Vec<Pending> = Vec::new();
-        let mut rules: Vec<Rule> = Vec::with_capacity(self.last_rules + self.last_rules / 32 + 16);
+        let capacity = if self.last_rules == 0 && !chain_msgs.is_empty() {
+            // First snapshot: count the rules first (a dump that decodes nothing), so the
+            // rule vector is allocated once; growing it by doubling would briefly hold two
+            // copies of it, the largest transient at 50k rules.
+            let mut n = 0usize;
+            for c in &chain_msgs {
+                let family = c.family.unwrap_or(Family::Other(0));
+                let (t, nm) = (decode::cstr(&c.table), decode::cstr(&c.name));
+                let res = self.sock.request(
+                    "GETRULE (count)",
+                    s::NFT_MSG_GETRULE as u16,
+                    true,
+                    family.to_raw(),
+                    &[(s::NFTA_RULE_TABLE, &t), (s::NFTA_RULE_CHAIN, &nm)],
+                    |_| {
+                        n += 1;
+                        Ok(())
+                    },
+                );
+                stats.requests += 1;
+                match res {
+                    Ok(_) => {}
+                    Err(e) if kernel_errno(&e) == Some(ENOENT) => interrupted = true,
+                    Err(e) => return Err(e),
+                }
+            }
+            n + n / 32 + 16
+        } else {
+            self.last_rules + self.last_rules / 32 + 16
+        };
+        let mut rules: Vec<Rule> = Vec::with_capacity(capacity);
         for c in chain_msgs {
             let family = c.family.unwrap_or(Family::Other(0));
             let table = table_name(family, &c.table);
@@ -484,7 +514,8 @@ impl NftSource {
                 let mut r = Rule::new(ct.clone(), p.at, p.handle, i as u32);
                 r.text_exact = p.exact;
                 r.undecodable = p.undecodable;
-                r.counter = p.counter;
+                r.has_counter = p.counter.is_some();
+                r.counter = p.counter.unwrap_or_default();
                 r.counter_refs = p.refs;
                 rules.push(r);
             }
