@@ -87,7 +87,31 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Runs inside the namespace: `child raw R` or `child snapshot R`.
+/// One raw per-chain GETRULE dump that only counts bytes (the lower bound): the chain
+/// list, then every chain's rules. Returns (ms, bytes).
+fn raw_once(sock: &mut NftSocket) -> Result<(f64, u64), String> {
+    let t = Instant::now();
+    let b0 = sock.bytes;
+    let mut chains: Vec<(u8, Vec<u8>, Vec<u8>)> = Vec::new();
+    sock.request("GETCHAIN", 4, true, 0, &[], |m| {
+        if let Ok(c) = decode::decode_chain(m.payload) {
+            let fam = c.family.map(Family::to_raw).unwrap_or(0);
+            chains.push((fam, decode::cstr(&c.table), decode::cstr(&c.name)));
+        }
+        Ok(())
+    })
+    .map_err(|e| chain_of_errors(&e))?;
+    for (fam, table, chain) in &chains {
+        sock.request("GETRULE", 7, true, *fam, &[(1, table), (2, chain)], |_| {
+            Ok(())
+        })
+        .map_err(|e| chain_of_errors(&e))?;
+    }
+    Ok((ms(t.elapsed()), sock.bytes - b0))
+}
+
+/// Runs inside the namespace: `child raw R` or `child snapshot R` (which also times raw
+/// dumps between its snapshots).
 fn child(args: &[String]) -> Result<(), String> {
     let mode = args.first().map(String::as_str).unwrap_or("");
     let reps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -97,25 +121,9 @@ fn child(args: &[String]) -> Result<(), String> {
             let mut times = Vec::new();
             let mut bytes = 0;
             for _ in 0..reps {
-                let t = Instant::now();
-                let b0 = sock.bytes;
-                let mut chains: Vec<(u8, Vec<u8>, Vec<u8>)> = Vec::new();
-                sock.request("GETCHAIN", 4, true, 0, &[], |m| {
-                    if let Ok(c) = decode::decode_chain(m.payload) {
-                        let fam = c.family.map(Family::to_raw).unwrap_or(0);
-                        chains.push((fam, decode::cstr(&c.table), decode::cstr(&c.name)));
-                    }
-                    Ok(())
-                })
-                .map_err(|e| chain_of_errors(&e))?;
-                for (fam, table, chain) in &chains {
-                    sock.request("GETRULE", 7, true, *fam, &[(1, table), (2, chain)], |_| {
-                        Ok(())
-                    })
-                    .map_err(|e| chain_of_errors(&e))?;
-                }
-                times.push(ms(t.elapsed()));
-                bytes = sock.bytes - b0;
+                let (t, b) = raw_once(&mut sock)?;
+                times.push(t);
+                bytes = b;
             }
             println!("ms={:.2} bytes={bytes}", median(times));
         }
@@ -137,9 +145,16 @@ fn child(args: &[String]) -> Result<(), String> {
                 .unwrap_or(0);
             let rss_held = proc_kib("VmRSS:");
             drop(first);
+            let mut sock = NftSocket::open().map_err(|e| chain_of_errors(&e))?;
+            let mut raw_times = Vec::new();
+            let mut raw_bytes = 0;
             let mut times = Vec::new();
             let mut bytes = 0;
             for _ in 0..reps {
+                // Interleaved with the raw dump, so both see the same load on a shared machine.
+                let (t, b) = raw_once(&mut sock)?;
+                raw_times.push(t);
+                raw_bytes = b;
                 // Same `now`: large sets stay on their slow cadence, as between real samples.
                 let t = Instant::now();
                 let s = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
@@ -152,7 +167,8 @@ fn child(args: &[String]) -> Result<(), String> {
                 .map_err(|e| chain_of_errors(&e))?;
             let count_ms = ms(t.elapsed());
             println!(
-                "ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={}",
+                "raw_ms={:.2} raw_bytes={raw_bytes} ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={}",
+                median(raw_times),
                 median(times),
                 proc_kib("VmHWM:")
             );
@@ -272,28 +288,23 @@ fn run(args: &[String]) -> Result<(), String> {
                 nft_times.push(ms(t.elapsed()));
                 nft_rss = nft_rss.max(rss);
             }
-            let (raw, _) = timed(&ns.0, &[&exe, "child", "raw", &reps.to_string()])?;
             let (snap, snap_rss) = timed(&ns.0, &[&exe, "child", "snapshot", &reps.to_string()])?;
             let nft_ms = median(nft_times);
-            let raw_ms: f64 = field(&raw, "ms").parse().unwrap_or(f64::NAN);
+            let raw_ms: f64 = field(&snap, "raw_ms").parse().unwrap_or(f64::NAN);
             let snap_ms: f64 = field(&snap, "ms").parse().unwrap_or(f64::NAN);
             let rules = field(&snap, "rules");
             println!(
                 "| {n} ({rules} listed) | {} | {nft_ms:.1} | {:.1} MiB | {raw_ms:.1} | {} | {snap_ms:.1} | {:.2}x | {:.1}x faster | {:.1} MiB | {} | {} |",
                 if with_set { "yes" } else { "no" },
                 nft_rss as f64 / 1024.0,
-                field(&raw, "bytes"),
+                field(&snap, "raw_bytes"),
                 snap_ms / raw_ms,
                 nft_ms / snap_ms,
                 snap_rss as f64 / 1024.0,
                 field(&snap, "first_ms"),
                 if with_set { field(&snap, "count_ms") } else { "-".into() },
             );
-            eprintln!(
-                "  detail {n} set={with_set}: raw [{}] snapshot [{}]",
-                raw.trim(),
-                snap.trim()
-            );
+            eprintln!("  detail {n} set={with_set}: {}", snap.trim());
         }
     }
     Ok(())

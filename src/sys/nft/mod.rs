@@ -89,7 +89,7 @@ fn kernel_errno(e: &NftError) -> Option<i32> {
 
 struct Env<'a> {
     sets: Option<&'a HashMap<String, SetShape>>,
-    ifnames: &'a HashMap<u32, String>,
+    ifnames: &'a Ifnames,
 }
 
 impl RenderEnv for Env<'_> {
@@ -97,9 +97,12 @@ impl RenderEnv for Env<'_> {
         self.sets.and_then(|m| m.get(name))
     }
     fn ifname(&self, index: u32) -> Option<String> {
-        self.ifnames.get(&index).cloned()
+        self.ifnames.get_or_init(ifnames).get(&index).cloned()
     }
 }
+
+/// Interface names by index, read only if a rule needs one (`iif`, `oif`).
+type Ifnames = std::cell::OnceCell<HashMap<u32, String>>;
 
 fn ifnames() -> HashMap<u32, String> {
     let mut m = HashMap::new();
@@ -348,7 +351,7 @@ impl NftSource {
         stats.requests += 1;
 
         // Set shapes per table, anonymous set elements, named set counts.
-        let ifnames = ifnames();
+        let ifnames = Ifnames::new();
         let mut shapes: HashMap<(Family, Arc<str>), HashMap<String, SetShape>> = HashMap::new();
         let mut sets: Vec<SetInfo> = Vec::new();
         let mut seen: HashSet<SetKey> = HashSet::new();
@@ -686,7 +689,7 @@ impl RulesetSource for NftSource {
             Err(e) if kernel_errno(&e) == Some(ENOENT) => return Err(nosuch()),
             Err(e) => return Err(e),
         }
-        let ifn = ifnames();
+        let ifn = Ifnames::new();
         let env = Env {
             sets: None,
             ifnames: &ifn,
