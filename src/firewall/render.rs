@@ -1579,20 +1579,29 @@ impl<'a> Renderer<'a> {
 
 /// Renders a rule's expressions as nft syntax.
 pub fn render_rule(family: Family, exprs: &[Expr], env: &dyn RenderEnv) -> Rendered {
+    let mut text = String::new();
+    let exact = render_rule_into(family, exprs, env, &mut text);
+    Rendered { text, exact }
+}
+
+/// Renders a rule's expressions, appending the text to `out`; returns whether it is exact.
+pub fn render_rule_into(
+    family: Family,
+    exprs: &[Expr],
+    env: &dyn RenderEnv,
+    out: &mut String,
+) -> bool {
     let mut r = Renderer::new(family, env);
     for e in exprs {
         r.expr(e);
     }
-    let text = r
-        .stmts
-        .iter()
-        .map(|s| s.text.as_ref())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Rendered {
-        text,
-        exact: r.exact,
+    for (i, s) in r.stmts.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&s.text);
     }
+    r.exact
 }
 
 /// Field types and widths of a set's key (one per concatenated field).

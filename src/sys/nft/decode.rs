@@ -484,29 +484,56 @@ pub struct RuleMsg {
 }
 
 pub fn decode_rule(payload: &[u8]) -> R<RuleMsg> {
+    let mut r = RuleMsg::default();
+    let head = decode_rule_into(payload, &mut r.exprs, true)?;
+    r.family = Some(head.family);
+    r.handle = head.handle;
+    r.comment = head.comment;
+    r.table = head.table;
+    r.chain = head.chain;
+    Ok(r)
+}
+
+/// A rule's attributes other than its expressions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleHead {
+    pub family: Family,
+    pub handle: u64,
+    pub comment: Option<String>,
+    /// Empty unless asked for (the per-chain dump already knows them).
+    pub table: String,
+    pub chain: String,
+}
+
+/// Decodes a rule into a caller's expression vector (cleared first), so a dump of thousands
+/// of rules reuses one allocation.
+pub fn decode_rule_into(payload: &[u8], exprs: &mut Vec<Expr>, names: bool) -> R<RuleHead> {
+    exprs.clear();
     let (family, a) = nfgen(payload)?;
-    let mut r = RuleMsg {
-        family: Some(family),
-        ..Default::default()
+    let mut h = RuleHead {
+        family,
+        handle: 0,
+        comment: None,
+        table: String::new(),
+        chain: String::new(),
     };
     for at in attrs(a) {
         let (ty, v) = at?;
         match ty {
-            s::NFTA_RULE_TABLE => r.table = string(v),
-            s::NFTA_RULE_CHAIN => r.chain = string(v),
-            s::NFTA_RULE_HANDLE => r.handle = be64("rule", ty, v)?,
-            s::NFTA_RULE_USERDATA => r.comment = udata_comment(v, 0),
+            s::NFTA_RULE_TABLE if names => h.table = string(v),
+            s::NFTA_RULE_CHAIN if names => h.chain = string(v),
+            s::NFTA_RULE_HANDLE => h.handle = be64("rule", ty, v)?,
+            s::NFTA_RULE_USERDATA => h.comment = udata_comment(v, 0),
             s::NFTA_RULE_EXPRESSIONS => {
-                r.exprs.reserve(12);
                 for e in attrs(v) {
                     let (_, ev) = e?;
-                    r.exprs.push(decode_expr(ev));
+                    exprs.push(decode_expr(ev));
                 }
             }
             _ => {}
         }
     }
-    Ok(r)
+    Ok(h)
 }
 
 /// One expression (NFTA_LIST_ELEM body: NFTA_EXPR_NAME + NFTA_EXPR_DATA). Never fails: a

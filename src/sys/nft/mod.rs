@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use rustables::sys as s;
 
-use crate::firewall::expr::{RawElement, SetShape};
+use crate::firewall::expr::{Expr, RawElement, SetShape};
 use crate::firewall::render::{self, RenderEnv};
 use crate::firewall::{
     push_text, Chain, ChainText, CountFreshness, Counter, Family, Hook, NamedObject, NftError,
@@ -431,6 +431,7 @@ impl NftSource {
         // Chains, then their rules, chain by chain.
         let mut chains: Vec<Chain> = Vec::with_capacity(chain_msgs.len());
         let mut pending: Vec<Pending> = Vec::new();
+        let mut scratch: Vec<Expr> = Vec::with_capacity(16);
         let capacity = if self.last_rules == 0 && !chain_msgs.is_empty() {
             // First snapshot: count the rules first (a dump that decodes nothing), so the
             // rule vector is allocated once; growing it by doubling would briefly hold two
@@ -494,7 +495,13 @@ impl NftSource {
                 family.to_raw(),
                 &[(s::NFTA_RULE_TABLE, &t), (s::NFTA_RULE_CHAIN, &n)],
                 |m| {
-                    pending.push(build_rule(m.payload, family, &env, &mut store));
+                    pending.push(build_rule(
+                        m.payload,
+                        family,
+                        &env,
+                        &mut store,
+                        &mut scratch,
+                    ));
                     Ok(())
                 },
             );
@@ -566,33 +573,44 @@ struct Pending {
     refs: Box<[Box<str>]>,
 }
 
-/// Decodes and renders one rule into the chain's text store; a rule that does not decode is
-/// still listed, as such.
-fn build_rule(payload: &[u8], family: Family, env: &Env<'_>, store: &mut String) -> Pending {
-    match decode::decode_rule(payload) {
-        Ok(r) => {
-            let rendered = render::render_rule(family, &r.exprs, env);
+/// Decodes and renders one rule into the chain's text store (text, then comment); a rule
+/// that does not decode is still listed, as such. `exprs` is scratch space reused per rule.
+fn build_rule(
+    payload: &[u8],
+    family: Family,
+    env: &Env<'_>,
+    store: &mut String,
+    exprs: &mut Vec<Expr>,
+) -> Pending {
+    match decode::decode_rule_into(payload, exprs, false) {
+        Ok(head) => {
+            let start = store.len() as u32;
+            let exact = render::render_rule_into(family, exprs, env, store);
+            let text = (start, store.len() as u32 - start);
+            let comment = head.comment.as_deref().map(|c| {
+                let at = store.len() as u32;
+                store.push_str(c);
+                (at, c.len() as u32)
+            });
             let mut counter: Option<Counter> = None;
             let mut refs: Vec<Box<str>> = Vec::new();
-            for e in &r.exprs {
+            for e in exprs.iter() {
                 match e {
-                    crate::firewall::expr::Expr::Counter { packets, bytes } => {
+                    Expr::Counter { packets, bytes } => {
                         let c = counter.get_or_insert_with(Counter::default);
                         c.packets += packets;
                         c.bytes += bytes;
                     }
-                    crate::firewall::expr::Expr::Objref { kind, name }
-                        if *kind == s::NFT_OBJECT_COUNTER =>
-                    {
+                    Expr::Objref { kind, name } if *kind == s::NFT_OBJECT_COUNTER => {
                         refs.push(Box::from(name.as_str()));
                     }
                     _ => {}
                 }
             }
             Pending {
-                at: push_text(store, &rendered.text, r.comment.as_deref()),
-                handle: r.handle,
-                exact: rendered.exact,
+                at: TextRange { text, comment },
+                handle: head.handle,
+                exact,
                 undecodable: false,
                 counter,
                 refs: refs.into_boxed_slice(),
