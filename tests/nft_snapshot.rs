@@ -269,7 +269,7 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
         .filter(|r| r.family() == Family::Ip && &**r.table() == "firewall")
         .collect();
     assert_eq!(ip_fw.len(), 1);
-    assert_eq!(&*ip_fw[0].text(), "udp dport 53 counter");
+    assert_eq!(ip_fw[0].text(), "udp dport 53 counter");
     assert_eq!(ip_fw[0].packets(), 5);
     assert!(snap
         .tables
@@ -331,7 +331,7 @@ fn seeds_and_own_rulesets_match_nft_json_after_real_traffic() {
         "meta nftrace set 1",
     ] {
         assert!(
-            snap.rules.iter().any(|r| &*r.text() == want),
+            snap.rules.iter().any(|r| r.text() == want),
             "{want:?} rendered; have {:#?}",
             snap.rules.iter().map(|r| r.text()).collect::<Vec<_>>()
         );
@@ -401,7 +401,7 @@ fn port_knocking_puts_the_knocker_in_the_step_sets_with_expiry() {
         .rules
         .iter()
         .filter(|r| &**r.chain() == "Raw")
-        .map(|r| &*r.text())
+        .map(|r| r.text())
         .collect();
     assert_eq!(
         raw,
@@ -634,7 +634,7 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
                     .get(&key)
                     .unwrap_or_else(|| panic!("{name}: no listing for {key:?}"));
                 assert_eq!(
-                    Some(&*rule.text()),
+                    Some(rule.text()),
                     lines.get(rule.position as usize).map(String::as_str),
                     "{name}: rule {} of {key:?} reads differently from nft list",
                     rule.position
@@ -657,9 +657,9 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
                 "add",
                 "rule",
                 &fam,
-                &rule.table(),
-                &rule.chain(),
-                &rule.text(),
+                rule.table(),
+                rule.chain(),
+                rule.text(),
             ]);
             assert!(
                 out.status.success(),
