@@ -556,6 +556,11 @@ pub trait RulesetSource {
     ) -> Result<SetElements, NftError>;
     /// Blocks up to `timeout` for a ruleset-change announcement; true when one came.
     fn wait_for_change(&mut self, timeout: Duration) -> Result<bool, NftError>;
+    /// Starts listening for change announcements now (otherwise the first
+    /// `wait_for_change` does), so none made after this call is missed.
+    fn subscribe(&mut self) -> Result<(), NftError> {
+        Ok(())
+    }
 }
 
 /// Names of set bits, unknown bits as one hex value.

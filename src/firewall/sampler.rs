@@ -62,6 +62,8 @@ pub fn run<S: RulesetSource>(
     let mut source: Option<S> = None;
     let mut cache: HashMap<SetKey, (Instant, Arc<SetElements>)> = HashMap::new();
     let mut last_gen: Option<u32> = None;
+    let mut events_ok = true;
+    let mut events_retried = false;
     let mut last_sample = Instant::now() - interval;
     let mut due = Instant::now();
     while !app.is_stopping() {
@@ -72,14 +74,27 @@ pub fn run<S: RulesetSource>(
             if source.is_none() {
                 // Opening failed before (or this is the start): try again on the interval.
                 match open() {
-                    Ok(s) => source = Some(s),
+                    Ok(mut s) => {
+                        if let Err(e) = s.subscribe() {
+                            log::warn!(
+                                "ruleset events unavailable, sampling on the interval only: {}",
+                                error_text(&e)
+                            );
+                            events_ok = false;
+                        }
+                        source = Some(s);
+                    }
                     Err(e) => app
                         .components
                         .degraded("nftables", app.now_ms(), error_text(&e)),
                 }
             }
             if let Some(src) = source.as_mut() {
-                sample(app, src, now, &mut last_gen);
+                if sample(app, src, now, &mut last_gen) && !events_ok && !events_retried {
+                    // Try events again once reading works (one retry: no log spam).
+                    events_ok = true;
+                    events_retried = true;
+                }
             }
         }
         while let Ok(q) = queries.try_recv() {
@@ -90,15 +105,18 @@ pub fn run<S: RulesetSource>(
             .saturating_duration_since(app.clock.monotonic())
             .min(MIN_GAP);
         let changed = match source.as_mut() {
-            Some(src) => src.wait_for_change(wait).unwrap_or_else(|e| {
+            Some(src) if events_ok => src.wait_for_change(wait).unwrap_or_else(|e| {
+                // Said once; after a failure the interval alone drives sampling until a
+                // sample succeeds again (e.g. the capability was missing).
                 log::warn!(
                     "ruleset events unavailable, sampling on the interval only: {}",
                     error_text(&e)
                 );
+                events_ok = false;
                 std::thread::sleep(wait);
                 false
             }),
-            None => {
+            _ => {
                 std::thread::sleep(wait);
                 false
             }
@@ -111,7 +129,13 @@ pub fn run<S: RulesetSource>(
     }
 }
 
-fn sample<S: RulesetSource>(app: &App, src: &mut S, now: Instant, last_gen: &mut Option<u32>) {
+/// Takes and publishes one snapshot; true when it worked.
+fn sample<S: RulesetSource>(
+    app: &App,
+    src: &mut S,
+    now: Instant,
+    last_gen: &mut Option<u32>,
+) -> bool {
     let t = Instant::now();
     match src.snapshot(now) {
         Ok(snap) => {
@@ -149,10 +173,13 @@ fn sample<S: RulesetSource>(app: &App, src: &mut S, now: Instant, last_gen: &mut
                 taken_ms: now_ms,
                 took_ms,
             });
+            true
         }
-        Err(e) => app
-            .components
-            .degraded("nftables", app.now_ms(), error_text(&e)),
+        Err(e) => {
+            app.components
+                .degraded("nftables", app.now_ms(), error_text(&e));
+            false
+        }
     }
 }
 

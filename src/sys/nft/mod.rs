@@ -723,6 +723,13 @@ impl RulesetSource for NftSource {
         })
     }
 
+    fn subscribe(&mut self) -> Result<(), NftError> {
+        if self.events.is_none() {
+            self.events = Some(NftEvents::open()?);
+        }
+        Ok(())
+    }
+
     fn wait_for_change(&mut self, timeout: Duration) -> Result<bool, NftError> {
         if self.events.is_none() {
             self.events = Some(NftEvents::open()?);
@@ -731,16 +738,5 @@ impl RulesetSource for NftSource {
             Some(ev) => ev.wait(timeout),
             None => Ok(false),
         }
-    }
-}
-
-impl NftSource {
-    /// Subscribes to ruleset-change events now, so changes made from here on are seen by
-    /// the next [`RulesetSource::wait_for_change`].
-    pub fn subscribe(&mut self) -> Result<(), NftError> {
-        if self.events.is_none() {
-            self.events = Some(NftEvents::open()?);
-        }
-        Ok(())
     }
 }
