@@ -611,6 +611,7 @@ fn rendering_round_trips_through_nft_and_reads_like_nft_list() {
         ("accounting", ACCOUNTING, true),
         ("nat", NAT, true),
         ("mine", MINE, false),
+        ("demo", include_str!("../src/demo/ruleset.nft"), true),
     ] {
         let (r, _c) = pair("nftrt");
         r.nft_load(ruleset);
