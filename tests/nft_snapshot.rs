@@ -86,6 +86,14 @@ table ip firewall {
 
 /// Seed 003: set lookups, a named counter, NAT.
 pub const NAT: &str = r#"
+table bridge br {
+	chain brfwd {
+		type filter hook forward priority 0; policy accept;
+		ether type ip counter
+		ether saddr 02:00:00:00:00:01 counter drop
+		ip saddr 10.77.0.2 counter
+	}
+}
 table ip ip_filter {
 	set whitelist {
 		type ipv4_addr
@@ -181,6 +189,14 @@ table inet mine {
 		udp dport 69 log prefix "tftp: " group 2 drop
 		tcp dport 8082 goto web
 		ip6 saddr fd00:77::/64 tcp dport 25 reject with icmpv6 admin-prohibited
+		ct state { established, related } meta mark 0x00000001 counter
+		ct mark 0x00000010 ct direction reply counter
+		tcp flags syn tcp dport 8000 counter
+		ip ttl 1 ip protocol udp counter
+		ip6 hoplimit 255 icmpv6 type nd-neighbor-advert counter
+		meta iifname "lo" meta oifname "veth0" counter
+		ct mark set 0x00000007
+		meta l4proto tcp counter return
 	}
 }
 "#;

@@ -400,6 +400,8 @@ struct Operand {
     dep: Option<Dep>,
     /// False when the operand itself is a guess.
     exact: bool,
+    /// Adjacent fields nft merged into one load (`ip ttl 1 ip protocol udp`).
+    parts: Vec<(&'static str, Ty, u32)>,
 }
 
 impl Operand {
@@ -412,6 +414,7 @@ impl Operand {
             mask: None,
             dep: None,
             exact: true,
+            parts: Vec::new(),
         }
     }
     fn unknown(text: impl Into<Cow<'static, str>>, len: u32) -> Operand {
@@ -460,15 +463,15 @@ fn norm_reg(r: u32) -> usize {
     }
 }
 
-fn payload_field(
+/// The header field starting at `offset`: (name, type, width).
+fn field_at(
     base: u32,
     offset: u32,
-    len: u32,
     l3: Option<L3>,
     l4: Option<u8>,
-) -> Option<Operand> {
+) -> Option<(&'static str, Ty, u32)> {
     let f = |name: &'static str, ty: Ty, flen: u32| Some((name, ty, flen));
-    let found = match (base, l3, l4) {
+    match (base, l3, l4) {
         (0, _, _) => match offset {
             0 => f("ether daddr", Ty::Ether, 6),
             6 => f("ether saddr", Ty::Ether, 6),
@@ -549,8 +552,43 @@ fn payload_field(
             _ => None,
         },
         _ => None,
-    };
-    match found {
+    }
+}
+
+/// A load nft merged from adjacent field matches: the fields it covers, exactly.
+fn merged_fields(
+    base: u32,
+    offset: u32,
+    len: u32,
+    l3: Option<L3>,
+    l4: Option<u8>,
+) -> Option<Operand> {
+    let end = offset.checked_add(len)?;
+    let mut parts = Vec::new();
+    let mut off = offset;
+    while off < end && parts.len() < 8 {
+        let (name, ty, w) = field_at(base, off, l3, l4)?;
+        parts.push((name, ty, w));
+        off = off.checked_add(w)?;
+    }
+    if off != end || parts.len() < 2 {
+        return None;
+    }
+    let text = parts.iter().map(|p| p.0).collect::<Vec<_>>().join(" . ");
+    Some(Operand {
+        parts,
+        ..Operand::field(text, Ty::Raw, len)
+    })
+}
+
+fn payload_field(
+    base: u32,
+    offset: u32,
+    len: u32,
+    l3: Option<L3>,
+    l4: Option<u8>,
+) -> Option<Operand> {
+    match field_at(base, offset, l3, l4) {
         // A shorter load at an address field's start is nft's trimmed prefix match.
         Some((name, ty, flen))
             if len == flen || (len < flen && matches!(ty, Ty::Ipv4 | Ty::Ipv6 | Ty::Ether)) =>
@@ -876,8 +914,9 @@ impl<'a> Renderer<'a> {
                         self.pop_dep(Dep::L3);
                     }
                 }
-                let op =
-                    payload_field(*base, *offset, *len, self.l3, self.l4).unwrap_or_else(|| {
+                let op = payload_field(*base, *offset, *len, self.l3, self.l4)
+                    .or_else(|| merged_fields(*base, *offset, *len, self.l3, self.l4))
+                    .unwrap_or_else(|| {
                         let b = match base {
                             0 => "ll",
                             1 => "nh",
@@ -1467,6 +1506,20 @@ impl<'a> Renderer<'a> {
             self.fallback(format!("{} <cmp {op}> {}", lhs.text, hex(data)));
             return;
         };
+        if !lhs.parts.is_empty() {
+            let total: u32 = lhs.parts.iter().map(|p| p.2).sum();
+            if op == 0 && lhs.mask.is_none() && total as usize == data.len() {
+                let mut at = 0usize;
+                for (name, ty, w) in lhs.parts.clone() {
+                    let v = self.value(ty, &data[at..at + w as usize]);
+                    self.push(format!("{name} {v}"));
+                    at += w as usize;
+                }
+            } else {
+                self.fallback(format!("{} {ops}{}", lhs.text, hex(data)));
+            }
+            return;
+        }
         let text = match &lhs.mask {
             Some((m, _)) if m.as_slice() == b"map" => {
                 self.exact = false;
@@ -2117,6 +2170,25 @@ mod tests {
             r.text,
             "ip saddr . tcp dport @pairs add @Step1 { ip saddr timeout 10s } drop"
         );
+    }
+
+    #[test]
+    fn merged_adjacent_fields_are_split_again() {
+        // nft merges `ip ttl 1 ip protocol udp` into one 2-byte load at offset 8.
+        let exprs = vec![
+            Expr::Meta { dreg: 1, key: 15 },
+            cmp(1, &[2]),
+            Expr::Payload {
+                dreg: 1,
+                base: 1,
+                offset: 8,
+                len: 2,
+            },
+            cmp(1, &[1, 17]),
+        ];
+        let r = render_rule(Family::Inet, &exprs, &Env::default());
+        assert_eq!(r.text, "ip ttl 1 ip protocol udp");
+        assert!(r.exact);
     }
 
     #[test]
