@@ -5,18 +5,24 @@ mod common;
 use common::Daemon;
 use std::time::Duration;
 
-fn sleeping_peers() -> usize {
-    // The demo's "internet" namespace is a `sleep infinity` child.
+/// The demo's "internet" namespace is a child `sleep infinity` of the demo process.
+fn peer_children(demo_pid: u32) -> Vec<u32> {
     let out = std::process::Command::new("pgrep")
-        .args(["-f", "^sleep infinity$"])
+        .args(["-P", &demo_pid.to_string(), "-f", "^sleep infinity$"])
         .output()
         .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[test]
 fn demo_serves_its_page_and_cleans_up() {
-    let before = sleeping_peers();
     let mut d = Daemon::start(&["demo", "--listen", "127.0.0.1:0"]);
     let s = d.get_json("/api/v1/status");
     assert_eq!(s["demo"], true);
@@ -29,9 +35,49 @@ fn demo_serves_its_page_and_cleans_up() {
     })
     .expect("the demo prints its URL and token");
     assert!(out.contains(&format!("open http://{}/", d.addr)), "{out}");
+    let demo_pid = d.guard.pid();
+    // The nftables component reads the demo's own namespace: its counts are the kernel's.
+    let nft = common::wait_for(Duration::from_secs(15), || {
+        let s = d.get_json("/api/v1/status");
+        (s["components"]["nftables"]["state"] == "up")
+            .then(|| s["components"]["nftables"]["detail"].clone())
+    })
+    .expect("the nftables component comes up in the demo namespace");
+    let out = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &demo_pid.to_string(),
+            "-U",
+            "-n",
+            "--preserve-credentials",
+            "nft",
+            "-j",
+            "list",
+            "ruleset",
+        ])
+        .output()
+        .expect("nsenter");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kernel: serde_json::Value = serde_json::from_slice(&out.stdout).expect("nft -j");
+    let count = |kind: &str| {
+        kernel["nftables"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|o| o.get(kind).is_some())
+            .count() as u64
+    };
+    assert_eq!(nft["tables"].as_u64(), Some(count("table")), "{nft}");
+    assert_eq!(nft["rules"].as_u64(), Some(count("rule")), "{nft}");
+    assert!(count("rule") > 20, "the example ruleset is loaded");
+    let peers = peer_children(demo_pid);
     assert_eq!(
-        sleeping_peers(),
-        before + 1,
+        peers.len(),
+        1,
         "the internet namespace runs while the demo does"
     );
     let st = d
@@ -39,9 +85,7 @@ fn demo_serves_its_page_and_cleans_up() {
         .signal_and_wait("INT", Duration::from_secs(10))
         .expect("exits on Ctrl-C");
     assert!(st.success(), "{}", d.stderr());
-    let gone = common::wait_for(Duration::from_secs(5), || {
-        (sleeping_peers() == before).then_some(())
-    });
+    let gone = common::wait_for(Duration::from_secs(5), || (!alive(peers[0])).then_some(()));
     assert!(
         gone.is_some(),
         "the demo's internet namespace process is gone after exit"
