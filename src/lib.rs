@@ -5,6 +5,9 @@
 //! clock.
 //!
 //! - `config`: the typed TOML config; `check-config` reports every problem with its line.
+//! - `drops`: dropped traffic (pure): kernel log-line and NFLOG record decoding, windowed
+//!   top-N in bounded memory (Space-Saving), and `pirouterd analyze`. Its socket is
+//!   `sys::nflog`.
 //! - `duration`: human durations (`"5s"`, `"45m"`) as the config and API write them.
 //! - `firewall`: the nftables snapshot as people read it (tables, chains, rules with counters
 //!   and nft-syntax text, sets, named counters and quotas), rule rendering and nfprom comment
@@ -36,6 +39,7 @@ pub mod app;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod drops;
 pub mod duration;
 pub mod firewall;
 pub mod http;

@@ -1,0 +1,582 @@
+//! Kernel packet-log lines, as written by nftables `log` rules (and iptables `LOG`) through
+//! the kernel's syslog logger and printed by syslog, `journalctl -k` or `dmesg`:
+//!
+//! ```text
+//! Jan  3 05:03:21 home2 kernel: nft-dropped: IN=astound OUT= MAC=66:69:69:69:69:69:6c:9c:ed:92:00:26:08:00 SRC=79.124.56.246 DST=207.229.169.25 LEN=40 TOS=0x00 PREC=0x00 TTL=239 ID=47457 PROTO=TCP SPT=56038 DPT=6961 WINDOW=1024 RES=0x00 SYN URGP=0
+//! [12345.678901] nft-dropped: IN=eth0 OUT= ... (dmesg)
+//! 2026-01-03T05:03:21.123456+00:00 home2 kernel: nft-dropped: IN=... (rsyslog RFC 3339)
+//! ```
+//!
+//! The layout follows the kernel's `nf_log_syslog.c`: the prefix is printed immediately
+//! before `IN=`, then `OUT=`, the link header (`MAC=` or, with `flags ether`,
+//! `MACSRC=/MACDST=/MACPROTO=`), the IP header, then the transport fields. Fields inside
+//! `[...]` (the packet quoted by an ICMP error) belong to another packet and are skipped.
+//! Unknown fields are ignored; a known field with a value that does not parse is an error,
+//! since it means a cut or corrupted line.
+
+use std::net::IpAddr;
+
+use super::{DropEvent, IfName, Mac, Proto, TcpFlags};
+
+/// A parsed kernel log line: the syslog envelope and the packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine<'a> {
+    /// When the line was logged, if the line carries a timestamp this parser knows.
+    pub time: Option<Timestamp>,
+    /// The syslog hostname (`home1`), absent in `dmesg` output.
+    pub host: Option<&'a str>,
+    pub event: DropEvent<'a>,
+}
+
+/// A log timestamp. Syslog's classic form has no year, `dmesg` counts from boot, so the
+/// three kinds are only comparable among themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timestamp {
+    /// Unix time in milliseconds (RFC 3339 syslog, `journalctl -o short-iso`, `dmesg -T`).
+    Unix(i64),
+    /// Milliseconds since 1 January 00:00 of an unknown year (`Jan  3 04:18:26`).
+    Yearless(i64),
+    /// Milliseconds since boot (`[12345.678901]`).
+    Boot(i64),
+}
+
+impl Timestamp {
+    /// Milliseconds from `self` to `later`, if both are of the same kind. A yearless pair that
+    /// goes backwards is taken to cross New Year.
+    pub fn millis_until(self, later: Timestamp) -> Option<i64> {
+        match (self, later) {
+            (Timestamp::Unix(a), Timestamp::Unix(b)) | (Timestamp::Boot(a), Timestamp::Boot(b)) => {
+                Some(b - a)
+            }
+            (Timestamp::Yearless(a), Timestamp::Yearless(b)) => Some(if b >= a {
+                b - a
+            } else {
+                b + 365 * 86_400_000 - a
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Why a line is not a packet record this parser can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogLineError {
+    /// The line has no `IN=... OUT=` pair: it is some other kernel message. Not an error for
+    /// a whole `kern.log`, which holds many of those; `analyze` counts them apart.
+    #[error("not a packet log line (no IN=... OUT=)")]
+    NotPacketLog,
+    /// A known field has a value that does not parse: the line was probably cut short or
+    /// corrupted on its way to the log.
+    #[error("bad {field}= value {value:?}")]
+    BadValue { field: String, value: String },
+}
+
+/// Parses one line (without its newline).
+pub fn parse(line: &str) -> Result<LogLine<'_>, LogLineError> {
+    let in_pos = find_in_field(line).ok_or(LogLineError::NotPacketLog)?;
+    let (time, host, prefix) = parse_header(&line[..in_pos]);
+    let mut ev = DropEvent::empty(prefix);
+    parse_fields(&line[in_pos..], &mut ev)?;
+    Ok(LogLine {
+        time,
+        host,
+        event: ev,
+    })
+}
+
+/// Position of the `IN=` that starts the packet fields: the first one followed by ` OUT=`.
+fn find_in_field(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    for pos in memchr::memmem::find_iter(bytes, b"IN=") {
+        let after = &bytes[pos + 3..];
+        let sp = memchr::memchr(b' ', after).unwrap_or(after.len());
+        if after[sp..].starts_with(b" OUT=") {
+            return Some(pos);
+        }
+    }
+    None
+}
+
+/// Splits what comes before `IN=` into timestamp, hostname and log prefix.
+fn parse_header(mut s: &str) -> (Option<Timestamp>, Option<&str>, &str) {
+    // `dmesg -r` and /dev/kmsg style priority: `<4>`.
+    if let Some(rest) = s.strip_prefix('<') {
+        if let Some(end) = rest.find('>') {
+            if end <= 3 && rest[..end].bytes().all(|b| b.is_ascii_digit()) {
+                s = &rest[end + 1..];
+            }
+        }
+    }
+    let mut time = None;
+    if let Some((t, rest)) = leading_timestamp(s) {
+        time = Some(t);
+        s = rest;
+    }
+    let mut host = None;
+    if let Some(k) = memchr::memmem::find(s.as_bytes(), b"kernel:") {
+        let h = s[..k].trim();
+        // The hostname is one word; anything else before `kernel:` means this `kernel:` is
+        // part of the prefix, not the syslog tag.
+        if !h.contains(' ') {
+            host = (!h.is_empty()).then_some(h);
+            s = &s[k + 7..];
+            s = s.strip_prefix(' ').unwrap_or(s);
+            if let Some((Timestamp::Boot(b), rest)) = bracket_timestamp(s) {
+                // `kernel: [ 123.456] prefix`: older syslog setups keep the kernel's stamp.
+                if time.is_none() {
+                    time = Some(Timestamp::Boot(b));
+                }
+                s = rest;
+            }
+        }
+    }
+    (time, host, s)
+}
+
+/// A timestamp at the start of `s` and the rest after it (and one space).
+fn leading_timestamp(s: &str) -> Option<(Timestamp, &str)> {
+    let b = s.as_bytes();
+    if b.first() == Some(&b'[') {
+        return bracket_timestamp(s);
+    }
+    if b.len() >= 19 && b[4] == b'-' && b[10] == b'T' && b[0].is_ascii_digit() {
+        let end = s.find(' ').unwrap_or(s.len());
+        let t = parse_iso(&s[..end])?;
+        return Some((Timestamp::Unix(t), s.get(end + 1..).unwrap_or("")));
+    }
+    if b.len() >= 15 && b[3] == b' ' {
+        let month = month_index(s.get(..3)?)?;
+        let day: u32 = s.get(4..6)?.trim().parse().ok()?;
+        let secs = parse_hms(s.get(7..15)?)?;
+        let ms = (i64::from(DAYS_BEFORE_MONTH[month as usize]) + i64::from(day) - 1) * 86_400_000
+            + secs * 1000;
+        return Some((Timestamp::Yearless(ms), s.get(16..).unwrap_or("")));
+    }
+    None
+}
+
+/// `[12345.678901] rest` (boot time) or `[Sat Jan  3 04:18:26 2026] rest` (`dmesg -T`).
+fn bracket_timestamp(s: &str) -> Option<(Timestamp, &str)> {
+    let inner_end = s.find(']')?;
+    let inner = s.get(1..inner_end)?.trim();
+    let rest = s[inner_end + 1..]
+        .strip_prefix(' ')
+        .unwrap_or(&s[inner_end + 1..]);
+    if let Some((secs, frac)) = inner.split_once('.') {
+        if let Ok(secs) = secs.parse::<i64>() {
+            if frac.len() <= 9 && frac.bytes().all(|b| b.is_ascii_digit()) {
+                let ms = frac.get(..3.min(frac.len())).unwrap_or("0");
+                let scale = [100, 10, 1][ms.len().saturating_sub(1).min(2)];
+                let ms: i64 = ms.parse().unwrap_or(0) * scale;
+                return Some((Timestamp::Boot(secs.saturating_mul(1000) + ms), rest));
+            }
+        }
+        return None;
+    }
+    // dmesg -T: `Sat Jan  3 04:18:26 2026` (local time, taken as given).
+    let mut parts = inner.split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let month = month_index(parts.next()?)?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    let secs = parse_hms(parts.next()?)?;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let days = days_from_civil(year, month + 1, day)?;
+    Some((Timestamp::Unix((days * 86_400 + secs) * 1000), rest))
+}
+
+const DAYS_BEFORE_MONTH: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+
+fn month_index(m: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    MONTHS.iter().position(|x| *x == m).map(|i| i as i64)
+}
+
+/// `04:18:26` -> seconds of the day.
+fn parse_hms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let n = |i: usize| -> Option<i64> { s.get(i..i + 2)?.parse::<u8>().ok().map(i64::from) };
+    let (h, m, sec) = (n(0)?, n(3)?, n(6)?);
+    (h < 24 && m < 60 && sec < 61).then_some(h * 3600 + m * 60 + sec)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// `2026-01-03T04:18:26[.frac](Z|+hh:mm|+hhmm)` (also `,` before the fraction, as
+/// `dmesg --time-format iso` writes it) -> Unix milliseconds.
+fn parse_iso(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let year: i64 = s.get(0..4)?.parse().ok()?;
+    let month: i64 = s.get(5..7)?.parse().ok()?;
+    let day: i64 = s.get(8..10)?.parse().ok()?;
+    let secs = parse_hms(s.get(11..19)?)?;
+    let mut rest = &s[19..];
+    let mut ms = 0i64;
+    if let Some(frac) = rest.strip_prefix('.').or_else(|| rest.strip_prefix(',')) {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        let digits = &frac[..n];
+        let head = digits.get(..3.min(n)).unwrap_or("");
+        if !head.is_empty() {
+            ms = head.parse::<i64>().ok()? * [100, 10, 1][head.len() - 1];
+        }
+        rest = &frac[n..];
+    }
+    let offset_secs = match rest.as_bytes().first() {
+        None | Some(b'Z') => 0,
+        Some(&sign @ (b'+' | b'-')) => {
+            let digits: String = rest[1..].chars().filter(|c| *c != ':').collect();
+            if digits.len() != 4 {
+                return None;
+            }
+            let h: i64 = digits.get(..2)?.parse().ok()?;
+            let m: i64 = digits.get(2..)?.parse().ok()?;
+            let off = h * 3600 + m * 60;
+            if sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day)?;
+    Some((days * 86_400 + secs - offset_secs) * 1000 + ms)
+}
+
+fn bad(field: &str, value: &str) -> LogLineError {
+    LogLineError::BadValue {
+        field: field.to_string(),
+        value: value.to_string(),
+    }
+}
+
+fn num<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, LogLineError> {
+    value.parse().map_err(|_| bad(field, value))
+}
+
+fn addr(field: &str, value: &str) -> Result<IpAddr, LogLineError> {
+    value.parse().map_err(|_| bad(field, value))
+}
+
+fn mac(field: &str, value: &str) -> Result<Mac, LogLineError> {
+    let mut out = [0u8; 6];
+    let mut n = 0;
+    for part in value.split(':') {
+        if n == 6 || part.len() != 2 {
+            return Err(bad(field, value));
+        }
+        out[n] = u8::from_str_radix(part, 16).map_err(|_| bad(field, value))?;
+        n += 1;
+    }
+    if n != 6 {
+        return Err(bad(field, value));
+    }
+    Ok(Mac(out))
+}
+
+/// `MAC=dst:src:type` as the kernel prints an Ethernet header without `flags ether`; other
+/// link layers (or none: `MAC=`) are left undecoded.
+fn raw_mac_header(value: &str, ev: &mut DropEvent<'_>) -> Result<(), LogLineError> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let mut bytes = [0u8; 14];
+    let mut n = 0usize;
+    for part in value.split(':') {
+        if part.len() != 2 {
+            return Err(bad("MAC", value));
+        }
+        let byte = u8::from_str_radix(part, 16).map_err(|_| bad("MAC", value))?;
+        if n < 14 {
+            bytes[n] = byte;
+        }
+        n += 1;
+    }
+    if n == 14 {
+        let mut dst = [0u8; 6];
+        let mut src = [0u8; 6];
+        dst.copy_from_slice(&bytes[..6]);
+        src.copy_from_slice(&bytes[6..12]);
+        ev.mac_dst = Some(Mac(dst));
+        ev.mac_src = Some(Mac(src));
+        ev.ethertype = Some(u16::from_be_bytes([bytes[12], bytes[13]]));
+    }
+    Ok(())
+}
+
+/// Reads the `KEY=value` and flag tokens from `IN=` on.
+fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineError> {
+    let mut depth = 0usize; // inside `[...]`: a quoted inner packet, not ours
+    let mut ip_len_seen = false;
+    let mut arp = false;
+    for tok in s.split(' ') {
+        if tok.is_empty() {
+            continue;
+        }
+        if depth > 0 || tok.starts_with('[') {
+            for b in tok.bytes() {
+                match b {
+                    b'[' => depth += 1,
+                    b']' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        let Some((key, value)) = tok.split_once('=') else {
+            if tok == "ARP" {
+                arp = true;
+                ev.proto = Some(Proto::Arp);
+            } else if ev.proto == Some(Proto::Tcp) {
+                if let Some(bit) = TcpFlags::bit(tok) {
+                    ev.tcp_flags.get_or_insert(TcpFlags(0)).0 |= bit;
+                }
+            }
+            continue;
+        };
+        match key {
+            "IN" => ev.in_iface = IfName::new(value),
+            "OUT" => ev.out_iface = IfName::new(value),
+            "MAC" => raw_mac_header(value, ev)?,
+            "MACSRC" => ev.mac_src = Some(mac(key, value)?),
+            "MACDST" => ev.mac_dst = Some(mac(key, value)?),
+            "MACPROTO" => {
+                ev.ethertype = Some(u16::from_str_radix(value, 16).map_err(|_| bad(key, value))?)
+            }
+            "SRC" if ev.src.is_none() => ev.src = Some(addr(key, value)?),
+            "DST" if ev.dst.is_none() => ev.dst = Some(addr(key, value)?),
+            "IPSRC" if arp => ev.src = Some(addr(key, value)?),
+            "IPDST" if arp => ev.dst = Some(addr(key, value)?),
+            // The first LEN is the IP length; UDP repeats LEN= for its own header.
+            "LEN" if !ip_len_seen => {
+                ev.len = num(key, value)?;
+                ip_len_seen = true;
+            }
+            "TTL" | "HOPLIMIT" => ev.ttl = Some(num(key, value)?),
+            "PROTO" if ev.proto.is_none() => {
+                ev.proto = Some(Proto::from_log_name(value).ok_or_else(|| bad(key, value))?);
+                if ev.proto == Some(Proto::Tcp) {
+                    ev.tcp_flags = Some(TcpFlags(0));
+                }
+            }
+            "SPT" if ev.sport.is_none() => ev.sport = Some(num(key, value)?),
+            "DPT" if ev.dport.is_none() => ev.dport = Some(num(key, value)?),
+            "TYPE" if ev.icmp.is_none() => ev.icmp = Some((num(key, value)?, 0)),
+            "CODE" => {
+                if let Some((_, code)) = ev.icmp.as_mut() {
+                    *code = num(key, value)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SEED_V6: &str = "Jan  3 04:18:26 home1 kernel: verbose-nft-dropped: IN=att OUT=vlan69 MACSRC=0c:a4:02:c9:06:d5 MACDST=bc:9a:8e:88:56:c0 MACPROTO=86dd SRC=2a06:4880:6000:0000:0000:0000:0000:0089 DST=2600:1700:3040:13e1:0000:0000:0000:0069 LEN=64 TC=0 HOPLIMIT=241 FLOWLBL=270679 PROTO=TCP SPT=36289 DPT=55553 SEQ=3101165342 ACK=0 WINDOW=14600 RES=0x00 SYN URGP=0 OPT (020405A0)";
+    const SEED_V4: &str = "Jan  3 05:03:21 home2 kernel: nft-dropped: IN=astound OUT= MAC=66:69:69:69:69:69:6c:9c:ed:92:00:26:08:00 SRC=79.124.56.246 DST=207.229.169.25 LEN=40 TOS=0x00 PREC=0x00 TTL=239 ID=47457 PROTO=TCP SPT=56038 DPT=6961 WINDOW=1024 RES=0x00 SYN URGP=0 ";
+
+    #[test]
+    fn seed_ipv6_line() {
+        let l = parse(SEED_V6).unwrap();
+        assert_eq!(l.host, Some("home1"));
+        assert_eq!(
+            l.time,
+            Some(Timestamp::Yearless(
+                ((2 * 24 + 4) * 3600 + 18 * 60 + 26) * 1000
+            ))
+        );
+        let e = &l.event;
+        assert_eq!(e.prefix, "verbose-nft-dropped: ");
+        assert_eq!(e.prefix_label(), "verbose-nft-dropped");
+        assert_eq!(e.in_iface.as_str(), "att");
+        assert_eq!(e.out_iface.as_str(), "vlan69");
+        assert_eq!(e.mac_src.unwrap().to_string(), "0c:a4:02:c9:06:d5");
+        assert_eq!(e.mac_dst.unwrap().to_string(), "bc:9a:8e:88:56:c0");
+        assert_eq!(e.ethertype, Some(0x86dd));
+        assert_eq!(e.src, Some("2a06:4880:6000::89".parse().unwrap()));
+        assert_eq!(e.dst, Some("2600:1700:3040:13e1::69".parse().unwrap()));
+        assert_eq!(e.len, 64);
+        assert_eq!(e.ttl, Some(241));
+        assert_eq!(e.proto, Some(Proto::Tcp));
+        assert_eq!((e.sport, e.dport), (Some(36289), Some(55553)));
+        // `ACK=0` is the acknowledgement number, not the ACK flag.
+        assert_eq!(e.tcp_flags, Some(TcpFlags(TcpFlags::SYN)));
+        assert!(e.tcp_flags.unwrap().is_syn_only());
+    }
+
+    #[test]
+    fn seed_ipv4_line() {
+        let l = parse(SEED_V4).unwrap();
+        assert_eq!(l.host, Some("home2"));
+        let e = &l.event;
+        assert_eq!(e.prefix_label(), "nft-dropped");
+        assert_eq!(e.in_iface.as_str(), "astound");
+        assert!(e.out_iface.is_empty());
+        assert_eq!(e.iface().as_str(), "astound");
+        assert_eq!(e.mac_dst.unwrap().to_string(), "66:69:69:69:69:69");
+        assert_eq!(e.mac_src.unwrap().to_string(), "6c:9c:ed:92:00:26");
+        assert_eq!(e.ethertype, Some(0x0800));
+        assert_eq!(e.src, Some("79.124.56.246".parse().unwrap()));
+        assert_eq!(e.dst, Some("207.229.169.25".parse().unwrap()));
+        assert_eq!(e.len, 40);
+        assert_eq!(e.ttl, Some(239));
+        assert_eq!((e.sport, e.dport), (Some(56038), Some(6961)));
+        assert_eq!(e.tcp_flags.unwrap().to_string(), "SYN");
+    }
+
+    #[test]
+    fn journalctl_and_dmesg_forms() {
+        let body = "nft-dropped: IN=eth0 OUT= MAC=aa:bb:cc:dd:ee:ff:11:22:33:44:55:66:08:00 SRC=192.0.2.9 DST=198.51.100.1 LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=0 DF PROTO=UDP SPT=5353 DPT=69 LEN=40";
+        let journal = format!("Jan 03 04:18:26 router kernel: {body}");
+        let dmesg = format!("[  812.345678] {body}");
+        let dmesg_t = format!("[Sat Jan  3 04:18:26 2026] {body}");
+        let iso = format!("2026-01-03T04:18:26.123456+01:00 router kernel: {body}");
+        let short_iso = format!("2026-01-03T04:18:26+0000 router kernel: {body}");
+        let mono = format!("[  812.345678] router kernel: {body}");
+        let kern_stamp = format!("Jan  3 04:18:26 router kernel: [  812.345678] {body}");
+        let raw = format!("<4>[  812.345678] {body}");
+        let jan3 = days_from_civil(2026, 1, 3).unwrap() * 86_400_000;
+        let cases: Vec<(&str, Option<Timestamp>, Option<&str>)> = vec![
+            (
+                &journal,
+                Some(Timestamp::Yearless(2 * 86_400_000 + 15_506_000)),
+                Some("router"),
+            ),
+            (&dmesg, Some(Timestamp::Boot(812_345)), None),
+            (&dmesg_t, Some(Timestamp::Unix(jan3 + 15_506_000)), None),
+            (
+                &iso,
+                Some(Timestamp::Unix(jan3 + 15_506_000 - 3_600_000 + 123)),
+                Some("router"),
+            ),
+            (
+                &short_iso,
+                Some(Timestamp::Unix(jan3 + 15_506_000)),
+                Some("router"),
+            ),
+            (&mono, Some(Timestamp::Boot(812_345)), Some("router")),
+            (
+                &kern_stamp,
+                Some(Timestamp::Yearless(2 * 86_400_000 + 15_506_000)),
+                Some("router"),
+            ),
+            (&raw, Some(Timestamp::Boot(812_345)), None),
+        ];
+        for (line, time, host) in cases {
+            let l = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(l.time, time, "{line}");
+            assert_eq!(l.host, host, "{line}");
+            assert_eq!(l.event.prefix, "nft-dropped: ", "{line}");
+            assert_eq!(l.event.proto, Some(Proto::Udp));
+            assert_eq!(l.event.dport, Some(69));
+            // The UDP header's own LEN= does not replace the IP length.
+            assert_eq!(l.event.len, 60);
+            assert_eq!(l.event.tcp_flags, None);
+        }
+    }
+
+    #[test]
+    fn icmp_error_quotes_an_inner_packet_that_is_skipped() {
+        let line = "Mar 14 10:00:00 gw kernel: drop-in: IN=wan0 OUT= MAC= SRC=203.0.113.5 DST=198.51.100.7 LEN=88 TOS=0x00 PREC=0xC0 TTL=63 ID=999 PROTO=ICMP TYPE=3 CODE=3 [SRC=198.51.100.7 DST=203.0.113.5 LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 PROTO=UDP SPT=1000 DPT=53 LEN=40 ] MARK=0x1";
+        let e = parse(line).unwrap().event;
+        assert_eq!(e.src, Some("203.0.113.5".parse().unwrap()));
+        assert_eq!(e.dst, Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(e.proto, Some(Proto::Icmp));
+        assert_eq!(e.icmp, Some((3, 3)));
+        assert_eq!((e.sport, e.dport), (None, None));
+        assert_eq!(e.mac_src, None);
+    }
+
+    #[test]
+    fn icmpv6_echo_and_tcp_flags_with_options() {
+        let v6 = "Jun  1 00:00:01 r1 kernel: nft-dropped: IN=lan0 OUT=wan0 SRC=fd00:0001:0000:0000:0000:0000:0000:0002 DST=fd00:0002:0000:0000:0000:0000:0000:0001 LEN=104 TC=0 HOPLIMIT=63 FLOWLBL=123 PROTO=ICMPv6 TYPE=128 CODE=0 ID=77 SEQ=1 ";
+        let e = parse(v6).unwrap().event;
+        assert_eq!(e.proto, Some(Proto::Icmpv6));
+        assert_eq!(e.icmp, Some((128, 0)));
+        assert_eq!(e.iface().as_str(), "lan0");
+        let tcp = "Jun  1 00:00:01 r1 kernel: x IN=lan0 OUT= SRC=10.0.0.2 DST=10.0.0.1 LEN=52 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=443 WINDOW=501 RES=0x00 ACK PSH FIN URGP=0 OPT (0101080A)";
+        let e = parse(tcp).unwrap().event;
+        assert_eq!(
+            e.tcp_flags,
+            Some(TcpFlags(TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN))
+        );
+        assert_eq!(e.prefix, "x ");
+    }
+
+    #[test]
+    fn no_prefix_bridge_and_arp() {
+        let e = parse("IN=eth0 OUT= SRC=10.1.1.1 DST=10.1.1.2 LEN=20 PROTO=47 ")
+            .unwrap()
+            .event;
+        assert_eq!(e.prefix, "");
+        assert_eq!(e.proto, Some(Proto::Other(47)));
+        let arp = "[ 5.0] arp-drop: IN=br0 OUT= ARP HTYPE=1 PTYPE=0x0800 OPCODE=1 MACSRC=02:00:00:00:00:01 IPSRC=192.0.2.1 MACDST=00:00:00:00:00:00 IPDST=192.0.2.2";
+        let e = parse(arp).unwrap().event;
+        assert_eq!(e.proto, Some(Proto::Arp));
+        assert_eq!(e.src, Some("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn other_kernel_messages_and_broken_lines() {
+        assert_eq!(
+            parse("Jan  3 04:18:26 home1 kernel: usb 1-1: new high-speed USB device"),
+            Err(LogLineError::NotPacketLog)
+        );
+        assert_eq!(parse(""), Err(LogLineError::NotPacketLog));
+        // A `IN=` without `OUT=` is not enough.
+        assert_eq!(parse("LOGIN=root"), Err(LogLineError::NotPacketLog));
+        let cut = "Jan  3 05:03:21 home2 kernel: nft-dropped: IN=astound OUT= SRC=79.124.5";
+        assert_eq!(
+            parse(cut),
+            Err(LogLineError::BadValue {
+                field: "SRC".into(),
+                value: "79.124.5".into()
+            })
+        );
+        let bad_port = "x IN=a OUT= SRC=1.2.3.4 DST=1.2.3.5 PROTO=TCP SPT=1 DPT=70000";
+        assert!(
+            matches!(parse(bad_port), Err(LogLineError::BadValue { field, .. }) if field == "DPT")
+        );
+        let bad_mac = "x IN=a OUT= MAC=zz:00 SRC=1.2.3.4";
+        assert!(parse(bad_mac).is_err());
+    }
+
+    #[test]
+    fn timestamps_span() {
+        let a = Timestamp::Yearless(364 * 86_400_000);
+        let b = Timestamp::Yearless(1000);
+        assert_eq!(a.millis_until(b), Some(86_400_000 + 1000));
+        assert_eq!(Timestamp::Boot(1).millis_until(Timestamp::Unix(2)), None);
+        assert_eq!(parse_iso("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_iso("2000-03-01T00:00:00+00:00"),
+            Some(951_868_800_000)
+        );
+        assert_eq!(parse_iso("2000-03-01T00:00:00+0"), None);
+    }
+}
