@@ -263,6 +263,14 @@ impl DropEvent<'_> {
         }
     }
 
+    /// The same event, owning its prefix (to keep it past the receive buffer).
+    pub fn into_owned(self) -> DropEvent<'static> {
+        DropEvent {
+            prefix: Cow::Owned(self.prefix.into_owned()),
+            ..self
+        }
+    }
+
     /// The interface the packet is counted under: the inbound one, else the outbound one
     /// (locally generated packets have no inbound interface).
     pub fn iface(&self) -> IfName {

@@ -8,6 +8,7 @@ pub mod jool;
 pub mod link;
 pub mod netns;
 pub mod nft;
+pub mod nflog;
 pub mod notify;
 pub mod ra_block;
 pub mod signals;
