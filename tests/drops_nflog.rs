@@ -1,8 +1,9 @@
 //! NFLOG for real: a ruleset with `log group N prefix "..." drop` rules in a namespace, real
-#![allow(clippy::unwrap_used)]
 //! packets of each protocol (TCP SYN, UDP, ICMP echo, ICMPv6 echo) sent from a second
 //! namespace over veth, and our reader (bound inside the first namespace) must see exactly
 //! what was sent and what the rules' counters say.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
