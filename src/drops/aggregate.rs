@@ -308,10 +308,18 @@ impl Default for Aggregator {
 
 impl Aggregator {
     pub fn new(limits: Limits) -> Aggregator {
-        let tier = |window| Tier {
-            window,
-            buckets: VecDeque::new(),
-            spare: Vec::new(),
+        // Every bucket a tier will ever hold is allocated now, so memory is flat from the
+        // first event on and a flood never causes an allocation.
+        let tier = |window| {
+            let mut t = Tier {
+                window,
+                buckets: VecDeque::new(),
+                spare: Vec::new(),
+            };
+            let keep = t.keep();
+            t.buckets.reserve(keep);
+            t.spare = (0..keep).map(|_| Bucket::new(limits.top_keys)).collect();
+            t
         };
         Aggregator {
             limits,

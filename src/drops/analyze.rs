@@ -10,8 +10,11 @@
 //! more distinct keys than its capacity, then marked with their possible error).
 
 use std::fmt::{self, Write as _};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use serde::Serialize;
 
@@ -23,10 +26,15 @@ use super::{prefix_label, IfName, Proto};
 const BAD_EXAMPLES: usize = 20;
 /// Longest excerpt of an unparseable line in the report.
 const EXCERPT: usize = 160;
+/// Longest line read whole; a longer one is skipped and reported (kernel lines are < 1 KiB).
+pub const MAX_LINE: usize = 1 << 20;
+
+static IN_EQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"IN="));
 
 /// Accumulates lines; [`Analysis::report`] summarises them.
 pub struct Analysis {
     filter: Option<String>,
+    filter_finder: Option<Finder<'static>>,
     lines: u64,
     packets: u64,
     bytes: u64,
@@ -57,8 +65,19 @@ pub struct BadLine {
 impl Analysis {
     /// `filter`: keep only lines whose log prefix contains this text.
     pub fn new(filter: Option<String>) -> Analysis {
+        Analysis::with_capacity(filter, 1024)
+    }
+
+    /// Like [`Analysis::new`], keeping up to `keys` keys in the large tables (sources,
+    /// destinations, ports; a quarter of that in the others). Tables are exact until they
+    /// see more distinct keys than that; any key above `lines / keys` is always kept.
+    pub fn with_capacity(filter: Option<String>, keys: usize) -> Analysis {
+        let filter = filter.filter(|f| !f.is_empty());
         Analysis {
-            filter: filter.filter(|f| !f.is_empty()),
+            filter_finder: filter
+                .as_ref()
+                .map(|f| Finder::new(f.as_bytes()).into_owned()),
+            filter,
             lines: 0,
             packets: 0,
             bytes: 0,
@@ -68,13 +87,13 @@ impl Analysis {
             bad_examples: Vec::new(),
             first: None,
             last: None,
-            hosts: SpaceSaving::new(256),
-            prefixes: SpaceSaving::new(256),
-            protocols: SpaceSaving::new(64),
-            interfaces: SpaceSaving::new(256),
-            ports: SpaceSaving::new(2048),
-            sources: SpaceSaving::new(2048),
-            destinations: SpaceSaving::new(2048),
+            hosts: SpaceSaving::new(keys / 4),
+            prefixes: SpaceSaving::new(keys / 4),
+            protocols: SpaceSaving::new(keys / 16),
+            interfaces: SpaceSaving::new(keys / 4),
+            ports: SpaceSaving::new(keys),
+            sources: SpaceSaving::new(keys),
+            destinations: SpaceSaving::new(keys),
         }
     }
 
@@ -82,10 +101,10 @@ impl Analysis {
     pub fn feed(&mut self, file: &str, lineno: u64, line: &[u8]) {
         self.lines += 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(f) = &self.filter {
-            if memchr::memmem::find(line, f.as_bytes()).is_none() {
+        if let Some(f) = &self.filter_finder {
+            if f.find(line).is_none() {
                 // Not even the text: cheap skip (other prefixes or other messages).
-                if memchr::memmem::find(line, b"IN=").is_some() {
+                if IN_EQ.find(line).is_some() {
                     self.filtered_out += 1;
                 } else {
                     self.other_lines += 1;
@@ -173,42 +192,56 @@ impl Analysis {
         }
     }
 
-    /// Streams one input through [`Analysis::feed`], line by line, in constant memory.
-    pub fn feed_reader(&mut self, name: &str, input: impl Read) -> io::Result<()> {
-        let mut r = BufReader::with_capacity(1 << 20, input);
-        let mut buf = Vec::with_capacity(4096);
+    /// Streams one input through [`Analysis::feed`], line by line, in constant memory: reads
+    /// 1 MiB blocks and hands out lines in place; only a line split across two blocks is
+    /// copied. A line longer than [`MAX_LINE`] counts as one unparseable line.
+    pub fn feed_reader(&mut self, name: &str, mut input: impl Read) -> io::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut carry: Vec<u8> = Vec::new();
+        let mut skipping = false;
         let mut lineno = 0u64;
         loop {
-            buf.clear();
-            // A pathological line without newline is bounded by the reader's chunks: cap it.
-            let n = (&mut r).take(1 << 20).read_until(b'\n', &mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            if buf.last() != Some(&b'\n') && n == 1 << 20 {
-                // Skip the rest of an over-long line; it counts as one unparseable line.
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = &buf[..n];
+            let mut start = 0;
+            for nl in memchr::memchr_iter(b'\n', chunk) {
                 lineno += 1;
-                self.lines += 1;
-                self.bad(
-                    name,
-                    lineno,
-                    "line longer than 1 MiB".into(),
-                    &buf[..EXCERPT],
-                );
-                let mut sink = Vec::new();
-                loop {
-                    sink.clear();
-                    let m = (&mut r).take(1 << 20).read_until(b'\n', &mut sink)?;
-                    if m == 0 || sink.last() == Some(&b'\n') {
-                        break;
-                    }
+                if skipping {
+                    skipping = false;
+                } else if carry.is_empty() {
+                    self.feed(name, lineno, &chunk[start..nl]);
+                } else {
+                    carry.extend_from_slice(&chunk[start..nl]);
+                    self.feed(name, lineno, &carry);
+                    carry.clear();
                 }
+                start = nl + 1;
+            }
+            let rest = &chunk[start..];
+            if skipping {
                 continue;
             }
-            lineno += 1;
-            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-            self.feed(name, lineno, line);
+            if carry.len() + rest.len() > MAX_LINE {
+                self.lines += 1;
+                carry.extend_from_slice(&rest[..rest.len().min(EXCERPT)]);
+                let line = carry.clone();
+                self.bad(name, lineno + 1, "line longer than 1 MiB".into(), &line);
+                carry.clear();
+                carry.shrink_to(4096);
+                skipping = true;
+            } else {
+                carry.extend_from_slice(rest);
+            }
         }
+        if !carry.is_empty() && !skipping {
+            self.feed(name, lineno + 1, &carry);
+        }
+        Ok(())
     }
 
     /// The summary with `top` rows per table.

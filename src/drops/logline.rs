@@ -14,7 +14,10 @@
 //! Unknown fields are ignored; a known field with a value that does not parse is an error,
 //! since it means a cut or corrupted line.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use super::{DropEvent, IfName, Mac, Proto, TcpFlags};
 
@@ -84,10 +87,14 @@ pub fn parse(line: &str) -> Result<LogLine<'_>, LogLineError> {
     })
 }
 
+// Built once: constructing a substring searcher per line costs more than the search.
+static IN_EQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"IN="));
+static KERNEL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"kernel:"));
+
 /// Position of the `IN=` that starts the packet fields: the first one followed by ` OUT=`.
 fn find_in_field(line: &str) -> Option<usize> {
     let bytes = line.as_bytes();
-    for pos in memchr::memmem::find_iter(bytes, b"IN=") {
+    for pos in IN_EQ.find_iter(bytes) {
         let after = &bytes[pos + 3..];
         let sp = memchr::memchr(b' ', after).unwrap_or(after.len());
         if after[sp..].starts_with(b" OUT=") {
@@ -113,7 +120,7 @@ fn parse_header(mut s: &str) -> (Option<Timestamp>, Option<&str>, &str) {
         s = rest;
     }
     let mut host = None;
-    if let Some(k) = memchr::memmem::find(s.as_bytes(), b"kernel:") {
+    if let Some(k) = KERNEL.find(s.as_bytes()) {
         let h = s[..k].trim();
         // The hostname is one word; anything else before `kernel:` means this `kernel:` is
         // part of the prefix, not the syslog tag.
@@ -269,25 +276,98 @@ fn bad(field: &str, value: &str) -> LogLineError {
     }
 }
 
-fn num<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, LogLineError> {
+/// Decimal without sign, as the kernel prints it; anything else (or overflow) is an error.
+#[inline]
+fn num<T: TryFrom<u64>>(field: &str, value: &str) -> Result<T, LogLineError> {
+    let b = value.as_bytes();
+    if b.is_empty() || b.len() > 10 {
+        return Err(bad(field, value));
+    }
+    let mut n: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(bad(field, value));
+        }
+        n = n * 10 + u64::from(d);
+    }
+    T::try_from(n).map_err(|_| bad(field, value))
+}
+
+/// Dotted quad fast path (the common case by far), anything else through std's parser.
+#[inline]
+fn addr(field: &str, value: &str) -> Result<IpAddr, LogLineError> {
+    let b = value.as_bytes();
+    if b.len() <= 15 && !b.contains(&b':') {
+        let mut octets = [0u8; 4];
+        let mut i = 0;
+        let mut cur: u16 = 0;
+        let mut digits = 0;
+        for &c in b {
+            if c == b'.' {
+                if digits == 0 || i == 3 {
+                    return Err(bad(field, value));
+                }
+                octets[i] = cur as u8;
+                i += 1;
+                cur = 0;
+                digits = 0;
+            } else {
+                let d = c.wrapping_sub(b'0');
+                if d > 9 || digits == 3 {
+                    return Err(bad(field, value));
+                }
+                cur = cur * 10 + u16::from(d);
+                digits += 1;
+                if cur > 255 {
+                    return Err(bad(field, value));
+                }
+            }
+        }
+        if i != 3 || digits == 0 {
+            return Err(bad(field, value));
+        }
+        octets[3] = cur as u8;
+        return Ok(IpAddr::V4(Ipv4Addr::from(octets)));
+    }
     value.parse().map_err(|_| bad(field, value))
 }
 
-fn addr(field: &str, value: &str) -> Result<IpAddr, LogLineError> {
-    value.parse().map_err(|_| bad(field, value))
+#[inline]
+fn hex_nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `aa:bb:...` into `out`; returns how many bytes the text holds (may exceed `out.len()`,
+/// the extra bytes are checked but not stored).
+fn hex_bytes(field: &str, value: &str, out: &mut [u8]) -> Result<usize, LogLineError> {
+    let b = value.as_bytes();
+    if b.len() % 3 != 2 {
+        return Err(bad(field, value));
+    }
+    let mut n = 0;
+    for (i, pair) in b.chunks(3).enumerate() {
+        if pair.len() == 3 && pair[2] != b':' {
+            return Err(bad(field, value));
+        }
+        let hi = hex_nibble(pair[0]).ok_or_else(|| bad(field, value))?;
+        let lo = hex_nibble(pair[1]).ok_or_else(|| bad(field, value))?;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = hi << 4 | lo;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn mac(field: &str, value: &str) -> Result<Mac, LogLineError> {
     let mut out = [0u8; 6];
-    let mut n = 0;
-    for part in value.split(':') {
-        if n == 6 || part.len() != 2 {
-            return Err(bad(field, value));
-        }
-        out[n] = u8::from_str_radix(part, 16).map_err(|_| bad(field, value))?;
-        n += 1;
-    }
-    if n != 6 {
+    if hex_bytes(field, value, &mut out)? != 6 {
         return Err(bad(field, value));
     }
     Ok(Mac(out))
@@ -300,18 +380,7 @@ fn raw_mac_header(value: &str, ev: &mut DropEvent<'_>) -> Result<(), LogLineErro
         return Ok(());
     }
     let mut bytes = [0u8; 14];
-    let mut n = 0usize;
-    for part in value.split(':') {
-        if part.len() != 2 {
-            return Err(bad("MAC", value));
-        }
-        let byte = u8::from_str_radix(part, 16).map_err(|_| bad("MAC", value))?;
-        if n < 14 {
-            bytes[n] = byte;
-        }
-        n += 1;
-    }
-    if n == 14 {
+    if hex_bytes("MAC", value, &mut bytes)? == 14 {
         let mut dst = [0u8; 6];
         let mut src = [0u8; 6];
         dst.copy_from_slice(&bytes[..6]);
@@ -325,14 +394,28 @@ fn raw_mac_header(value: &str, ev: &mut DropEvent<'_>) -> Result<(), LogLineErro
 
 /// Reads the `KEY=value` and flag tokens from `IN=` on.
 fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineError> {
+    let bytes = s.as_bytes();
     let mut depth = 0usize; // inside `[...]`: a quoted inner packet, not ours
     let mut ip_len_seen = false;
     let mut arp = false;
-    for tok in s.split(' ') {
-        if tok.is_empty() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b' ' {
+            i += 1;
             continue;
         }
-        if depth > 0 || tok.starts_with('[') {
+        // Tokens are short: a plain scan beats a vectorised search here.
+        let start = i;
+        let mut eq = None;
+        while i < bytes.len() && bytes[i] != b' ' {
+            if bytes[i] == b'=' && eq.is_none() {
+                eq = Some(i);
+            }
+            i += 1;
+        }
+        // Splitting at ASCII bytes keeps `str` boundaries valid.
+        let tok = &s[start..i];
+        if depth > 0 || bytes[start] == b'[' {
             for b in tok.bytes() {
                 match b {
                     b'[' => depth += 1,
@@ -342,7 +425,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             }
             continue;
         }
-        let Some((key, value)) = tok.split_once('=') else {
+        let Some(eq) = eq else {
             if tok == "ARP" {
                 arp = true;
                 ev.proto = Some(Proto::Arp);
@@ -353,6 +436,8 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             }
             continue;
         };
+        let key = &s[start..eq];
+        let value = &s[eq + 1..i];
         match key {
             "IN" => ev.in_iface = IfName::new(value),
             "OUT" => ev.out_iface = IfName::new(value),
@@ -360,7 +445,8 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             "MACSRC" => ev.mac_src = Some(mac(key, value)?),
             "MACDST" => ev.mac_dst = Some(mac(key, value)?),
             "MACPROTO" => {
-                ev.ethertype = Some(u16::from_str_radix(value, 16).map_err(|_| bad(key, value))?)
+                ev.ethertype =
+                    Some(u16::from_str_radix(value, 16).map_err(|_| bad(key, value))?)
             }
             "SRC" if ev.src.is_none() => ev.src = Some(addr(key, value)?),
             "DST" if ev.dst.is_none() => ev.dst = Some(addr(key, value)?),

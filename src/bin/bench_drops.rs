@@ -1,0 +1,266 @@
+//! Drops benchmarks (`cargo run --release --bin bench_drops`).
+//!
+//! 1. `analyze` throughput on a generated kern.log (90 % `nft-dropped` lines, IPv4 and IPv6,
+//!    random scanners; 10 % other kernel messages), next to `grep -c nft-dropped` on the
+//!    same file in the same run (page cache warm for both).
+//! 2. The live aggregator under a flood from 1,000,000 distinct sources at 100,000 events
+//!    per simulated second: real events/s on one core, and RSS at each simulated minute.
+//!
+//! Options: `--mb N` (log size, default 256), `--minutes N` (flood length, default 10),
+//! `--keep FILE` (write the log there and keep it), `--input FILE` (analyse this file instead
+//! of generating one).
+
+use std::io::{BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
+
+use pirouterd::drops::aggregate::{Aggregator, Window};
+use pirouterd::drops::analyze::Analysis;
+use pirouterd::drops::{DropEvent, IfName, Proto, TcpFlags};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const PORTS: [u16; 12] = [22, 23, 80, 443, 445, 3389, 5060, 6961, 8080, 69, 1433, 55553];
+
+fn write_log(path: &std::path::Path, bytes: u64) -> std::io::Result<u64> {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut written = 0u64;
+    let mut lines = 0u64;
+    let mut sec = 0u64;
+    let months = ["Jan", "Feb", "Mar"];
+    while written < bytes {
+        lines += 1;
+        if lines % 50 == 0 {
+            sec += 1;
+        }
+        let (d, h, m, s) = (sec / 86_400 % 28 + 1, sec / 3600 % 24, sec / 60 % 60, sec % 60);
+        let month = months[(sec / (28 * 86_400)) as usize % 3];
+        let host = if rng.below(2) == 0 { "home1" } else { "home2" };
+        let stamp = format!("{month} {d:>2} {h:02}:{m:02}:{s:02} {host} kernel: ");
+        let r = rng.below(100);
+        let port = PORTS[rng.below(PORTS.len() as u64) as usize];
+        let line = if r < 10 {
+            format!("{stamp}[UFW AUDIT] usb 1-1.{}: new high-speed USB device number {} using xhci_hcd\n", r, lines % 128)
+        } else if r < 75 {
+            let a = rng.next();
+            format!(
+                "{stamp}nft-dropped: IN=astound OUT= MAC=66:69:69:69:69:69:6c:9c:ed:92:00:26:08:00 SRC={}.{}.{}.{} DST=207.229.169.25 LEN=40 TOS=0x00 PREC=0x00 TTL={} ID={} PROTO=TCP SPT={} DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0 \n",
+                a as u8, (a >> 8) as u8, (a >> 16) as u8, (a >> 24) as u8,
+                (a >> 32) as u8, (a >> 40) as u16, (a >> 48) as u16 | 1024
+            )
+        } else if r < 90 {
+            let a = rng.next();
+            format!(
+                "{stamp}verbose-nft-dropped: IN=att OUT=vlan69 MACSRC=0c:a4:02:c9:06:d5 MACDST=bc:9a:8e:88:56:c0 MACPROTO=86dd SRC=2a06:4880:6000:0000:0000:0000:{:04x}:{:04x} DST=2600:1700:3040:13e1:0000:0000:0000:0069 LEN=64 TC=0 HOPLIMIT=241 FLOWLBL=270679 PROTO=TCP SPT={} DPT={port} SEQ=3101165342 ACK=0 WINDOW=14600 RES=0x00 SYN URGP=0 OPT (020405A0) \n",
+                a as u16, (a >> 16) as u16, (a >> 32) as u16
+            )
+        } else {
+            let a = rng.next();
+            format!(
+                "{stamp}nft-dropped: IN=astound OUT= MAC=66:69:69:69:69:69:6c:9c:ed:92:00:26:08:00 SRC=45.{}.{}.{} DST=207.229.169.25 LEN=56 TOS=0x00 PREC=0x00 TTL=51 ID=0 DF PROTO=UDP SPT={} DPT={port} LEN=36 \n",
+                a as u8, (a >> 8) as u8, (a >> 16) as u8, (a >> 32) as u16
+            )
+        };
+        w.write_all(line.as_bytes())?;
+        written += line.len() as u64;
+    }
+    w.flush()?;
+    Ok(lines)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn mbps(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs
+}
+
+fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::io::Result<()> {
+    let path = match (&input, &keep) {
+        (Some(p), _) | (None, Some(p)) => std::path::PathBuf::from(p),
+        (None, None) => {
+            std::env::temp_dir().join(format!("bench_drops_{}.log", std::process::id()))
+        }
+    };
+    let lines = if input.is_some() {
+        std::fs::read(&path)?.iter().filter(|b| **b == b'\n').count() as u64
+    } else {
+        write_log(&path, mb << 20)?
+    };
+    let size = std::fs::metadata(&path)?.len();
+    // Warm the page cache so both readers see the same conditions.
+    let _ = std::fs::read(&path)?;
+
+    let mut best_grep = f64::MAX;
+    let mut best_ours = f64::MAX;
+    let mut grep_count = String::new();
+    let mut packets = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let out = std::process::Command::new("grep")
+            .args(["-c", "nft-dropped"])
+            .arg(&path)
+            .output()?;
+        best_grep = best_grep.min(t.elapsed().as_secs_f64());
+        grep_count = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+        let t = Instant::now();
+        let mut a = Analysis::new(Some("nft-dropped".into()));
+        a.feed_reader("bench", std::fs::File::open(&path)?)?;
+        let report = a.report(10);
+        best_ours = best_ours.min(t.elapsed().as_secs_f64());
+        packets = report.packets;
+        assert_eq!(report.unparseable, 0, "generated lines all parse");
+    }
+    println!("## analyze ({} MB, {lines} lines, best of 3)", size / 1_000_000);
+    println!("| reader | time | throughput |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| `grep -c nft-dropped` ({grep_count} lines) | {:.3} s | {:.0} MB/s |",
+        best_grep,
+        mbps(size, best_grep)
+    );
+    println!(
+        "| `Analysis::feed_reader` --prefix nft-dropped ({packets} packets, full report) | {:.3} s | {:.0} MB/s |",
+        best_ours,
+        mbps(size, best_ours)
+    );
+    println!(
+        "ratio: analyze takes {:.2}x grep's time; RSS {} KiB",
+        best_ours / best_grep,
+        rss_kib()
+    );
+    if keep.is_none() && input.is_none() {
+        std::fs::remove_file(&path)?;
+    }
+    Ok(())
+}
+
+fn bench_aggregator(minutes: u64) {
+    const RATE: u64 = 100_000; // events per simulated second
+    const SOURCES: u64 = 1_000_000;
+    let mut agg = Aggregator::default();
+    let t0_ms = 1_767_225_600_000u64;
+    let mut rng = Rng(42);
+    let start_rss = rss_kib();
+    println!("\n## aggregator flood ({SOURCES} distinct sources, {RATE} events per simulated second, {minutes} simulated minutes)");
+    println!("| simulated minute | events | wall time for the minute | events/s (one core) | RSS KiB |");
+    println!("| --- | --- | --- | --- | --- |");
+    let mut i = 0u64;
+    let mut total_wall = 0.0;
+    let mut rss_after_first = 0;
+    let mut rss_max = 0;
+    for minute in 1..=minutes {
+        let t = Instant::now();
+        for _ in 0..60 * RATE {
+            let now = t0_ms + i * 1000 / RATE;
+            // Each source once per cycle (a full scan of 1M addresses), a few heavy ones.
+            let r = rng.next();
+            let src = if r % 100 < 5 {
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, (r >> 8) as u8 % 4))
+            } else {
+                let n = (i.wrapping_mul(0x9E37_79B9) % SOURCES) as u32;
+                if n % 4 == 0 {
+                    IpAddr::V6(Ipv6Addr::new(0x2a06, 0x4880, 0, 0, 0, 0, (n >> 16) as u16, n as u16))
+                } else {
+                    IpAddr::V4(Ipv4Addr::from(0x2d00_0000 | n))
+                }
+            };
+            let mut ev = DropEvent::empty(if r % 7 == 0 { "verbose-nft-dropped: " } else { "nft-dropped: " });
+            ev.in_iface = IfName::new("wan0");
+            ev.src = Some(src);
+            ev.dst = Some(IpAddr::V4(Ipv4Addr::new(207, 229, 169, 25)));
+            ev.proto = Some(if r % 10 == 0 { Proto::Udp } else { Proto::Tcp });
+            ev.sport = Some((r >> 16) as u16);
+            ev.dport = Some(PORTS[(r >> 32) as usize % PORTS.len()]);
+            ev.tcp_flags = Some(TcpFlags(TcpFlags::SYN));
+            ev.len = 40;
+            agg.record(&ev, now);
+            i += 1;
+        }
+        let wall = t.elapsed().as_secs_f64();
+        total_wall += wall;
+        let rss = rss_kib();
+        if minute == 1 {
+            rss_after_first = rss;
+        }
+        rss_max = rss_max.max(rss);
+        println!(
+            "| {minute} | {} | {:.2} s | {:.0} | {rss} |",
+            60 * RATE,
+            wall,
+            (60 * RATE) as f64 / wall
+        );
+    }
+    let now = t0_ms + i * 1000 / RATE;
+    let t = Instant::now();
+    let w = agg.window(Window::Day, now, 10);
+    let q = t.elapsed();
+    println!(
+        "overall {:.0} events/s; RSS before {start_rss} KiB, after minute 1 {rss_after_first} KiB, max {rss_max} KiB (growth after minute 1: {} KiB)",
+        i as f64 / total_wall,
+        rss_max - rss_after_first
+    );
+    println!(
+        "24h window query: {:?}; top source {} with {} (true count in {}..={}), {} events in window",
+        q,
+        w.sources[0].key.addr,
+        w.sources[0].count,
+        w.sources[0].count - w.sources[0].error,
+        w.sources[0].count,
+        w.events
+    );
+}
+
+fn main() {
+    let mut mb = 256;
+    let mut minutes = 10;
+    let mut keep = None;
+    let mut input = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--mb" => mb = args.next().and_then(|v| v.parse().ok()).unwrap_or(mb),
+            "--minutes" => minutes = args.next().and_then(|v| v.parse().ok()).unwrap_or(minutes),
+            "--keep" => keep = args.next(),
+            "--input" => input = args.next(),
+            "--bench" => {} // passed by `cargo bench`
+            other => {
+                eprintln!("bench_drops: unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if mb > 0 {
+        if let Err(e) = bench_analyze(mb, keep, input) {
+            eprintln!("bench_drops: {e}");
+            std::process::exit(1);
+        }
+    }
+    if minutes > 0 {
+        bench_aggregator(minutes);
+    }
+}
