@@ -260,6 +260,8 @@ pub struct App {
     pub wan: crate::wan::service::WanHandle,
     /// The last NAT64 snapshot (`None` until the first round).
     pub nat64: Shared<Option<crate::nat64::Nat64Snapshot>>,
+    /// Dropped traffic, published by the NFLOG thread (`drops::live`).
+    pub drops: Shared<crate::drops::live::DropsView>,
 }
 
 impl App {
@@ -280,6 +282,7 @@ impl App {
             relays: std::sync::OnceLock::new(),
             wan: crate::wan::service::WanHandle::default(),
             nat64: Shared::new(None),
+            drops: Shared::default(),
         }
     }
 

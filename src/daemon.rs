@@ -29,6 +29,7 @@ pub const AREA_STARTS: &[AreaStart] = &[
     crate::firewall::sampler::start,
     crate::wan::service::start,
     crate::nat64::start,
+    crate::drops::live::start,
 ];
 
 /// Every area's stop hook, in order.

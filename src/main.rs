@@ -121,9 +121,18 @@ fn run() -> Result<u8, AnyError> {
             Ok(2)
         }
         ["status"] => show_status(&args),
-        ["analyze", ..] => {
-            eprintln!("pirouterd analyze: not built yet");
-            Ok(2)
+        ["analyze", files @ ..] => {
+            // The global parser took --prefix and --json; hand them back to analyze.
+            let mut a: Vec<String> = Vec::new();
+            if let Some(p) = &args.prefix {
+                a.extend(["--prefix".to_string(), p.clone()]);
+            }
+            if args.json {
+                a.push("--json".into());
+            }
+            a.push("--".into());
+            a.extend(files.iter().map(|f| f.to_string()));
+            Ok(pirouterd::drops::analyze::analyze_main(&a).clamp(0, 255) as u8)
         }
         ["relays", "off"] => {
             let cfg = load_config(&args)?;

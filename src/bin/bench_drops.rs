@@ -33,7 +33,9 @@ impl Rng {
     }
 }
 
-const PORTS: [u16; 12] = [22, 23, 80, 443, 445, 3389, 5060, 6961, 8080, 69, 1433, 55553];
+const PORTS: [u16; 12] = [
+    22, 23, 80, 443, 445, 3389, 5060, 6961, 8080, 69, 1433, 55553,
+];
 
 fn write_log(path: &std::path::Path, bytes: u64) -> std::io::Result<u64> {
     let mut rng = Rng(0x1234_5678_9abc_def1);
@@ -47,7 +49,12 @@ fn write_log(path: &std::path::Path, bytes: u64) -> std::io::Result<u64> {
         if lines % 50 == 0 {
             sec += 1;
         }
-        let (d, h, m, s) = (sec / 86_400 % 28 + 1, sec / 3600 % 24, sec / 60 % 60, sec % 60);
+        let (d, h, m, s) = (
+            sec / 86_400 % 28 + 1,
+            sec / 3600 % 24,
+            sec / 60 % 60,
+            sec % 60,
+        );
         let month = months[(sec / (28 * 86_400)) as usize % 3];
         let host = if rng.below(2) == 0 { "home1" } else { "home2" };
         let stamp = format!("{month} {d:>2} {h:02}:{m:02}:{s:02} {host} kernel: ");
@@ -106,7 +113,10 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
         }
     };
     let lines = if input.is_some() {
-        std::fs::read(&path)?.iter().filter(|b| **b == b'\n').count() as u64
+        std::fs::read(&path)?
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64
     } else {
         write_log(&path, mb << 20)?
     };
@@ -135,7 +145,10 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
         packets = report.packets;
         assert_eq!(report.unparseable, 0, "generated lines all parse");
     }
-    println!("## analyze ({} MB, {lines} lines, best of 3)", size / 1_000_000);
+    println!(
+        "## analyze ({} MB, {lines} lines, best of 3)",
+        size / 1_000_000
+    );
     println!("| reader | time | throughput |");
     println!("| --- | --- | --- |");
     println!(
@@ -167,7 +180,9 @@ fn bench_aggregator(minutes: u64) {
     let mut rng = Rng(42);
     let start_rss = rss_kib();
     println!("\n## aggregator flood ({SOURCES} distinct sources, {RATE} events per simulated second, {minutes} simulated minutes)");
-    println!("| simulated minute | events | wall time for the minute | events/s (one core) | RSS KiB |");
+    println!(
+        "| simulated minute | events | wall time for the minute | events/s (one core) | RSS KiB |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     let mut i = 0u64;
     let mut total_wall = 0.0;
@@ -184,12 +199,25 @@ fn bench_aggregator(minutes: u64) {
             } else {
                 let n = (i.wrapping_mul(0x9E37_79B9) % SOURCES) as u32;
                 if n % 4 == 0 {
-                    IpAddr::V6(Ipv6Addr::new(0x2a06, 0x4880, 0, 0, 0, 0, (n >> 16) as u16, n as u16))
+                    IpAddr::V6(Ipv6Addr::new(
+                        0x2a06,
+                        0x4880,
+                        0,
+                        0,
+                        0,
+                        0,
+                        (n >> 16) as u16,
+                        n as u16,
+                    ))
                 } else {
                     IpAddr::V4(Ipv4Addr::from(0x2d00_0000 | n))
                 }
             };
-            let mut ev = DropEvent::empty(if r % 7 == 0 { "verbose-nft-dropped: " } else { "nft-dropped: " });
+            let mut ev = DropEvent::empty(if r % 7 == 0 {
+                "verbose-nft-dropped: "
+            } else {
+                "nft-dropped: "
+            });
             ev.in_iface = IfName::new("wan0");
             ev.src = Some(src);
             ev.dst = Some(IpAddr::V4(Ipv4Addr::new(207, 229, 169, 25)));

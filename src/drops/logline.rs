@@ -445,8 +445,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             "MACSRC" => ev.mac_src = Some(mac(key, value)?),
             "MACDST" => ev.mac_dst = Some(mac(key, value)?),
             "MACPROTO" => {
-                ev.ethertype =
-                    Some(u16::from_str_radix(value, 16).map_err(|_| bad(key, value))?)
+                ev.ethertype = Some(u16::from_str_radix(value, 16).map_err(|_| bad(key, value))?)
             }
             "SRC" if ev.src.is_none() => ev.src = Some(addr(key, value)?),
             "DST" if ev.dst.is_none() => ev.dst = Some(addr(key, value)?),

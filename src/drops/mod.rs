@@ -9,9 +9,11 @@
 //! [`aggregate`] keeps totals and top-N tables over 5 minute, 1 hour and 24 hour windows in
 //! memory that does not grow with the number of distinct addresses ([`sketch`]: Space-Saving
 //! heavy hitters), plus the last N events. [`analyze`] is `pirouterd analyze FILE...`.
+//! [`live`] is the daemon glue (NFLOG thread, API route, metrics); everything else here is pure.
 
 pub mod aggregate;
 pub mod analyze;
+pub mod live;
 pub mod logline;
 pub mod nflog;
 pub mod sketch;

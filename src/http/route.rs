@@ -25,6 +25,7 @@ pub const AREA_ROUTES: &[AreaRoute] = &[
     crate::relays::area::route,
     crate::wan::api::route,
     crate::nat64::api::route,
+    crate::drops::live::route,
 ];
 
 /// Each area's metric families, rendered after the daemon's own.
@@ -33,6 +34,7 @@ pub const AREA_METRICS: &[AreaMetrics] = &[
     crate::relays::area::metrics,
     crate::wan::metrics::render,
     crate::nat64::metrics::render,
+    crate::drops::live::metrics,
 ];
 
 /// The web page's files, embedded at build time.

@@ -89,13 +89,16 @@ pub enum NflogError {
         #[source]
         source: Errno,
     },
-    /// The kernel refused a config request. EPERM: pirouterd needs CAP_NET_ADMIN. EBUSY:
-    /// another program (ulogd, another pirouterd) has bound this group; stop it or pick
-    /// another group. EOPNOTSUPP/ENOENT: no nfnetlink_log support (`modprobe nfnetlink_log`).
-    #[error("the kernel refused to {what} NFLOG group {group}")]
+    /// The kernel refused a config request. EPERM: another program (ulogd, another
+    /// pirouterd) has bound this group in this network namespace (stop it or pick another
+    /// group), or pirouterd lacks CAP_NET_ADMIN. ENOENT/EOPNOTSUPP: no nfnetlink_log support
+    /// (`modprobe nfnetlink_log`).
+    #[error("the kernel refused to {what} NFLOG group {group}{hint}")]
     Refused {
         group: u16,
         what: &'static str,
+        /// What to check, from the errno.
+        hint: &'static str,
         #[source]
         source: Errno,
     },
@@ -241,10 +244,12 @@ impl NflogSocket {
                         return if errno == 0 {
                             Ok(())
                         } else {
+                            let source = Errno::from_raw(errno);
                             Err(NflogError::Refused {
                                 group,
                                 what,
-                                source: Errno::from_raw(errno),
+                                hint: refusal_hint(source),
+                                source,
                             })
                         };
                     }
@@ -313,6 +318,18 @@ impl NflogSocket {
         for g in std::mem::take(&mut self.groups) {
             let _ = self.request(g, 0, "unbind", &[(NFULA_CFG_CMD, &[NFULNL_CFG_CMD_UNBIND])]);
         }
+    }
+}
+
+fn refusal_hint(e: Errno) -> &'static str {
+    match e {
+        Errno::EPERM => {
+            " (another program such as ulogd may have bound it, or pirouterd lacks CAP_NET_ADMIN)"
+        }
+        Errno::ENOENT | Errno::EOPNOTSUPP => {
+            " (is nfnetlink_log available? modprobe nfnetlink_log)"
+        }
+        _ => "",
     }
 }
 
