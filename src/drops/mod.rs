@@ -16,6 +16,7 @@ pub mod analyze;
 pub mod live;
 pub mod logline;
 pub mod nflog;
+pub mod rules;
 pub mod sketch;
 
 use std::borrow::Cow;
