@@ -126,6 +126,11 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
 
     let mut best_grep = f64::MAX;
     let mut best_ours = f64::MAX;
+    let mut best_par = f64::MAX;
+    let mut best_bin = f64::MAX;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    // The real command, when built next to this bench (target/release/pirouterd).
+    let bin = std::env::current_exe()?.with_file_name("pirouterd");
     let mut grep_count = String::new();
     let mut packets = 0;
     for _ in 0..3 {
@@ -144,6 +149,23 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
         best_ours = best_ours.min(t.elapsed().as_secs_f64());
         packets = report.packets;
         assert_eq!(report.unparseable, 0, "generated lines all parse");
+
+        let t = Instant::now();
+        let mut a = Analysis::new(Some("nft-dropped".into()));
+        a.feed_file(&path.to_string_lossy(), threads)?;
+        let par = a.report(10);
+        best_par = best_par.min(t.elapsed().as_secs_f64());
+        assert_eq!(par.packets, packets);
+
+        if bin.exists() {
+            let t = Instant::now();
+            let out = std::process::Command::new(&bin)
+                .args(["analyze", "--prefix", "nft-dropped"])
+                .arg(&path)
+                .output()?;
+            best_bin = best_bin.min(t.elapsed().as_secs_f64());
+            assert!(out.status.success());
+        }
     }
     println!(
         "## analyze ({} MB, {lines} lines, best of 3)",
@@ -162,8 +184,22 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
         mbps(size, best_ours)
     );
     println!(
-        "ratio: analyze takes {:.2}x grep's time; RSS {} KiB",
+        "| `Analysis::feed_file`, {threads} threads | {:.3} s | {:.0} MB/s |",
+        best_par,
+        mbps(size, best_par)
+    );
+    if best_bin < f64::MAX {
+        println!(
+            "| `pirouterd analyze --prefix nft-dropped FILE` (the binary, {threads} threads) | {:.3} s | {:.0} MB/s |",
+            best_bin,
+            mbps(size, best_bin)
+        );
+    }
+    println!(
+        "ratio to grep: one thread {:.2}x, {threads} threads {:.2}x, binary {:.2}x; bench RSS {} KiB",
         best_ours / best_grep,
+        best_par / best_grep,
+        best_bin / best_grep,
         rss_kib()
     );
     if keep.is_none() && input.is_none() {

@@ -33,6 +33,7 @@ static IN_EQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"IN="));
 
 /// Accumulates lines; [`Analysis::report`] summarises them.
 pub struct Analysis {
+    keys: usize,
     filter: Option<String>,
     filter_finder: Option<Finder<'static>>,
     lines: u64,
@@ -74,6 +75,7 @@ impl Analysis {
     pub fn with_capacity(filter: Option<String>, keys: usize) -> Analysis {
         let filter = filter.filter(|f| !f.is_empty());
         Analysis {
+            keys,
             filter_finder: filter
                 .as_ref()
                 .map(|f| Finder::new(f.as_bytes()).into_owned()),
@@ -244,6 +246,91 @@ impl Analysis {
         Ok(())
     }
 
+    /// Adds the analysis of the input that directly follows this one's (the next part of
+    /// the same file): its line numbers are shifted by the lines this one has seen.
+    pub fn append(&mut self, other: Analysis) {
+        let offset = self.lines;
+        self.lines += other.lines;
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.other_lines += other.other_lines;
+        self.filtered_out += other.filtered_out;
+        self.unparseable += other.unparseable;
+        for mut b in other.bad_examples {
+            if self.bad_examples.len() < BAD_EXAMPLES {
+                b.line += offset;
+                self.bad_examples.push(b);
+            }
+        }
+        match (self.first, other.first) {
+            (None, _) => {
+                self.first = other.first;
+                self.last = other.last;
+            }
+            (Some(f), Some(of)) => {
+                let same = |t: Timestamp| std::mem::discriminant(&t) == std::mem::discriminant(&f);
+                if let Some(ol) = other.last.filter(|t| same(*t)).or(Some(of).filter(|t| same(*t))) {
+                    self.last = Some(ol);
+                }
+            }
+            (Some(_), None) => {}
+        }
+        self.hosts.merge_from(&other.hosts);
+        self.prefixes.merge_from(&other.prefixes);
+        self.protocols.merge_from(&other.protocols);
+        self.interfaces.merge_from(&other.interfaces);
+        self.ports.merge_from(&other.ports);
+        self.sources.merge_from(&other.sources);
+        self.destinations.merge_from(&other.destinations);
+    }
+
+    /// Analyses a regular file, in `threads` parts read in parallel when it is large (each
+    /// part in constant memory, merged in order). Falls back to one pass for small files,
+    /// pipes and when part boundaries cannot be found.
+    pub fn feed_file(&mut self, path: &str, threads: usize) -> io::Result<()> {
+        let file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        let size = meta.len();
+        if threads < 2 || !meta.is_file() || size < PARALLEL_MIN {
+            return self.feed_reader(path, file);
+        }
+        let mut bounds = vec![0u64];
+        for i in 1..threads as u64 {
+            match next_line_start(&file, size * i / threads as u64, size)? {
+                Some(b) if b > *bounds.last().unwrap_or(&0) && b < size => bounds.push(b),
+                _ => {}
+            }
+        }
+        bounds.push(size);
+        let parts: Vec<io::Result<Analysis>> = std::thread::scope(|s| {
+            let handles: Vec<_> = bounds
+                .windows(2)
+                .map(|w| {
+                    let (start, end) = (w[0], w[1]);
+                    let mut part = Analysis::with_capacity(self.filter.clone(), self.keys);
+                    s.spawn(move || -> io::Result<Analysis> {
+                        use std::io::{Seek, SeekFrom};
+                        let mut f = std::fs::File::open(path)?;
+                        f.seek(SeekFrom::Start(start))?;
+                        part.feed_reader(path, f.take(end - start))?;
+                        Ok(part)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("analysis thread panicked")))
+                })
+                .collect()
+        });
+        for p in parts {
+            self.append(p?);
+        }
+        Ok(())
+    }
+
     /// The summary with `top` rows per table.
     pub fn report(&self, top: usize) -> Report {
         fn rows<K>(v: Vec<Hitter<K>>, f: impl Fn(&K) -> String) -> Vec<Row> {
@@ -288,6 +375,27 @@ impl Analysis {
             destinations: rows(self.destinations.top(top), |a| a.to_string()),
         }
     }
+}
+
+/// Files smaller than this are read in one pass.
+const PARALLEL_MIN: u64 = 16 << 20;
+
+/// The offset just after the first newline at or after `from`, if one comes within 1 MiB.
+fn next_line_start(file: &std::fs::File, from: u64, size: u64) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = from;
+    while at < size && at - from < MAX_LINE as u64 {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(Some(at + i as u64 + 1));
+        }
+        at += n as u64;
+    }
+    Ok(None)
 }
 
 /// One row of a top table: the true count lies in `count - error ..= count`.
@@ -552,12 +660,13 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, stdin: &mu
         }
     };
     let mut analysis = Analysis::new(a.prefix.clone());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let mut code = 0;
     for file in &a.files {
         let result = if file == "-" {
             analysis.feed_reader("-", &mut *stdin)
         } else {
-            std::fs::File::open(file).and_then(|f| analysis.feed_reader(file, f))
+            analysis.feed_file(file, threads)
         };
         if let Err(e) = result {
             let _ = writeln!(err, "pirouterd analyze: cannot read {file}: {e}");
@@ -602,6 +711,51 @@ mod tests {
         assert_eq!(format_time(Timestamp::Boot(812_345)), "812.345s after boot");
         assert_eq!(human_span(3661), "1h1m1s");
         assert_eq!(human_span(59), "59s");
+    }
+
+    #[test]
+    fn parallel_parts_give_the_same_report_as_one_pass() {
+        let mut text = String::new();
+        for i in 0..200_000u32 {
+            let line = match i % 5 {
+                0 => format!("Jan  1 00:{:02}:{:02} h{} kernel: nft-dropped: IN=wan0 OUT= SRC=10.{}.{}.1 DST=192.0.2.1 LEN=40 TTL=9 PROTO=TCP SPT=1 DPT={} SYN URGP=0", i / 60 % 60, i % 60, i % 3, i % 7, i % 11, i % 13),
+                1 => format!("Jan  1 00:00:01 h kernel: other message {i}"),
+                2 => "Jan  1 00:00:02 h kernel: nft-dropped: IN=wan0 OUT= SRC=10.0.0".to_string(),
+                3 => format!("Jan  1 00:00:03 h kernel: v6: IN=lan0 OUT=wan0 SRC=2001:db8::{:x} DST=2001:db8::1 LEN=80 HOPLIMIT=3 PROTO=UDP SPT=1 DPT=53 LEN=40", i % 17),
+                _ => format!("Jan  2 00:00:{:02} h kernel: nft-dropped: IN=wan0 OUT= SRC=10.1.1.1 DST=192.0.2.1 LEN=28 TTL=9 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ={i}", i % 60),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let dir = std::env::temp_dir().join(format!("pirouterd-analyze-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kern.log");
+        std::fs::write(&path, &text).unwrap();
+        assert!(text.len() as u64 > PARALLEL_MIN);
+        let p = path.to_str().unwrap();
+        let mut one = Analysis::new(None);
+        one.feed_file(p, 1).unwrap();
+        let mut four = Analysis::new(None);
+        four.feed_file(p, 4).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let (a, b) = (one.report(1000), four.report(1000));
+        assert_eq!(a.lines, 200_000);
+        assert_eq!(a.unparseable, 40_000);
+        // Every table is exact here (fewer keys than capacity), so both must agree fully,
+        // up to the order of equal counts.
+        let sorted = |mut v: Vec<Row>| {
+            v.sort_by(|x, y| y.count.cmp(&x.count).then(x.key.cmp(&y.key)));
+            v
+        };
+        assert_eq!(sorted(a.sources.clone()), sorted(b.sources.clone()));
+        assert_eq!(sorted(a.ports.clone()), sorted(b.ports.clone()));
+        assert_eq!(sorted(a.hosts.clone()), sorted(b.hosts.clone()));
+        assert_eq!(
+            (a.packets, a.bytes, a.other_lines, a.first.clone(), a.last.clone()),
+            (b.packets, b.bytes, b.other_lines, b.first.clone(), b.last.clone())
+        );
+        assert_eq!(a.unparseable_lines, b.unparseable_lines);
+        assert_eq!(b.unparseable_lines[1].line, 8);
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub struct SpaceSaving<K> {
     heap: Vec<u32>,
     index: HashMap<K, u32, SeededState>,
     total: u64,
+    /// The slot of the last key offered: runs of one key (one interface, one prefix) skip
+    /// the hash lookup.
+    last: u32,
 }
 
 impl<K: Hash + Eq + Clone> SpaceSaving<K> {
@@ -134,6 +137,7 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
             heap: Vec::with_capacity(cap),
             index: HashMap::with_capacity_and_hasher(cap, SeededState::default()),
             total: 0,
+            last: u32::MAX,
         }
     }
 
@@ -160,6 +164,7 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         self.heap.clear();
         self.index.clear();
         self.total = 0;
+        self.last = u32::MAX;
     }
 
     /// Counts `weight` occurrences of `key`. The key is cloned into the counter only when it
@@ -171,7 +176,17 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         Q::Owned: Into<K>,
     {
         self.total = self.total.saturating_add(weight);
+        let last = self.last as usize;
+        if let Some(s) = self.slots.get_mut(last) {
+            if s.key.borrow() == key {
+                s.count = s.count.saturating_add(weight);
+                let pos = s.heap_pos as usize;
+                self.sift_down(pos);
+                return;
+            }
+        }
         if let Some(&slot) = self.index.get(key) {
+            self.last = slot;
             let s = &mut self.slots[slot as usize];
             s.count = s.count.saturating_add(weight);
             let pos = s.heap_pos as usize;
@@ -188,6 +203,7 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
             });
             self.heap.push(id);
             self.index.insert(key.to_owned().into(), id);
+            self.last = id;
             self.sift_up(self.heap.len() - 1);
             return;
         }
@@ -199,7 +215,26 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         s.count = s.count.saturating_add(weight);
         self.index.remove::<K>(&old);
         self.index.insert(key.to_owned().into(), id);
+        self.last = id;
         self.sift_down(0);
+    }
+
+    /// Adds another summary of a disjoint part of the stream (e.g. another part of a file),
+    /// keeping this one's capacity. Errors add up, so the bounds stay valid.
+    pub fn merge_from(&mut self, other: &SpaceSaving<K>) {
+        let mut entries: Vec<&Slot<K>> = other.slots.iter().collect();
+        // Smallest first, so the large counts are the ones that stay if this one is full.
+        entries.sort_by_key(|s| s.count);
+        let before = self.total;
+        for s in entries {
+            self.offer::<K>(&s.key, s.count);
+            if let Some(&id) = self.index.get(&s.key) {
+                let slot = &mut self.slots[id as usize];
+                slot.error = slot.error.saturating_add(s.error).min(slot.count);
+            }
+        }
+        // Keys the other one had evicted are in its total but not in its slots.
+        self.total = before.saturating_add(other.total);
     }
 
     /// Every kept key, largest count first (ties in no particular order).
@@ -388,6 +423,32 @@ mod tests {
             assert_eq!(s.index[&slot.key] as usize, i);
         }
         assert_eq!(s.index.len(), s.slots.len());
+    }
+
+    #[test]
+    fn merge_from_adds_counts() {
+        let mut a = SpaceSaving::<u32>::new(8);
+        let mut b = SpaceSaving::<u32>::new(8);
+        for i in 0..5u32 {
+            a.offer(&i, u64::from(i) + 1);
+            b.offer(&(i + 3), 10);
+        }
+        a.merge_from(&b);
+        assert_eq!(a.total(), 15 + 50);
+        let top = a.top(3);
+        assert_eq!(
+            top.iter().map(|h| (h.key, h.count)).collect::<Vec<_>>()[..2],
+            [(4, 15), (3, 14)]
+        );
+        assert_eq!(top[2].count, 10); // 5, 6 and 7 tie
+        // Same key twice in a row takes the cached slot and stays exact.
+        let mut c = SpaceSaving::<u32>::new(2);
+        for k in [1, 1, 2, 2, 1, 3, 3] {
+            c.offer(&k, 1);
+        }
+        let t = c.top(2);
+        assert_eq!(t[0].key, 3);
+        assert_eq!((t[0].count, t[0].error), (4, 2));
     }
 
     #[test]
