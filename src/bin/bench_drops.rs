@@ -105,6 +105,50 @@ fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs
 }
 
+/// CPU seconds of this thread, this process, or its waited-for children.
+fn cpu_thread() -> f64 {
+    ts(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn cpu_process() -> f64 {
+    ts(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn ts(clock: nix::time::ClockId) -> f64 {
+    nix::time::clock_gettime(clock)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+        .unwrap_or(0.0)
+}
+
+/// cutime + cstime from /proc/self/stat (clock ticks of 1/100 s on Linux).
+fn cpu_children() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1.to_string();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            Some((f.get(13)? + f.get(14)?) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// Best (wall, cpu) over the rounds.
+#[derive(Clone, Copy)]
+struct Best(f64, f64);
+
+impl Best {
+    fn new() -> Best {
+        Best(f64::MAX, f64::MAX)
+    }
+    fn add(&mut self, wall: f64, cpu: f64) {
+        self.0 = self.0.min(wall);
+        self.1 = self.1.min(cpu);
+    }
+}
+
 fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::io::Result<()> {
     let path = match (&input, &keep) {
         (Some(p), _) | (None, Some(p)) => std::path::PathBuf::from(p),
@@ -124,82 +168,85 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
     // Warm the page cache so both readers see the same conditions.
     let _ = std::fs::read(&path)?;
 
-    let mut best_grep = f64::MAX;
-    let mut best_ours = f64::MAX;
-    let mut best_par = f64::MAX;
-    let mut best_bin = f64::MAX;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     // The real command, when built next to this bench (target/release/pirouterd).
     let bin = std::env::current_exe()?.with_file_name("pirouterd");
+    let (mut grep, mut one, mut par, mut binary) =
+        (Best::new(), Best::new(), Best::new(), Best::new());
     let mut grep_count = String::new();
     let mut packets = 0;
     for _ in 0..3 {
-        let t = Instant::now();
-        let out = std::process::Command::new("grep")
-            .args(["-c", "nft-dropped"])
-            .arg(&path)
-            .output()?;
-        best_grep = best_grep.min(t.elapsed().as_secs_f64());
-        grep_count = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        // grep runs 5 times per round: its CPU time is read in 10 ms ticks.
+        let (c0, t) = (cpu_children(), Instant::now());
+        for _ in 0..5 {
+            let out = std::process::Command::new("grep")
+                .args(["-c", "nft-dropped"])
+                .arg(&path)
+                .output()?;
+            grep_count = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        grep.add(t.elapsed().as_secs_f64() / 5.0, (cpu_children() - c0) / 5.0);
 
-        let t = Instant::now();
+        let (c0, t) = (cpu_thread(), Instant::now());
         let mut a = Analysis::new(Some("nft-dropped".into()));
         a.feed_reader("bench", std::fs::File::open(&path)?)?;
         let report = a.report(10);
-        best_ours = best_ours.min(t.elapsed().as_secs_f64());
+        one.add(t.elapsed().as_secs_f64(), cpu_thread() - c0);
         packets = report.packets;
         assert_eq!(report.unparseable, 0, "generated lines all parse");
 
-        let t = Instant::now();
+        let (c0, t) = (cpu_process(), Instant::now());
         let mut a = Analysis::new(Some("nft-dropped".into()));
         a.feed_file(&path.to_string_lossy(), threads)?;
-        let par = a.report(10);
-        best_par = best_par.min(t.elapsed().as_secs_f64());
-        assert_eq!(par.packets, packets);
+        let report = a.report(10);
+        par.add(t.elapsed().as_secs_f64(), cpu_process() - c0);
+        assert_eq!(report.packets, packets);
 
         if bin.exists() {
-            let t = Instant::now();
+            let (c0, t) = (cpu_children(), Instant::now());
             let out = std::process::Command::new(&bin)
                 .args(["analyze", "--prefix", "nft-dropped"])
                 .arg(&path)
                 .output()?;
-            best_bin = best_bin.min(t.elapsed().as_secs_f64());
+            binary.add(t.elapsed().as_secs_f64(), cpu_children() - c0);
             assert!(out.status.success());
         }
     }
     println!(
-        "## analyze ({} MB, {lines} lines, best of 3)",
+        "## analyze ({} MB, {lines} lines, best of 3 rounds)",
         size / 1_000_000
     );
-    println!("| reader | time | throughput |");
-    println!("| --- | --- | --- |");
-    println!(
-        "| `grep -c nft-dropped` ({grep_count} lines) | {:.3} s | {:.0} MB/s |",
-        best_grep,
-        mbps(size, best_grep)
-    );
-    println!(
-        "| `Analysis::feed_reader` --prefix nft-dropped ({packets} packets, full report) | {:.3} s | {:.0} MB/s |",
-        best_ours,
-        mbps(size, best_ours)
-    );
-    println!(
-        "| `Analysis::feed_file`, {threads} threads | {:.3} s | {:.0} MB/s |",
-        best_par,
-        mbps(size, best_par)
-    );
-    if best_bin < f64::MAX {
+    println!("| reader | wall | MB/s (wall) | CPU | MB/s per CPU second |");
+    println!("| --- | --- | --- | --- | --- |");
+    let row = |name: &str, b: Best| {
         println!(
-            "| `pirouterd analyze --prefix nft-dropped FILE` (the binary, {threads} threads) | {:.3} s | {:.0} MB/s |",
-            best_bin,
-            mbps(size, best_bin)
+            "| {name} | {:.3} s | {:.0} | {:.3} s | {:.0} |",
+            b.0,
+            mbps(size, b.0),
+            b.1,
+            mbps(size, b.1)
+        );
+    };
+    row(&format!("`grep -c nft-dropped` ({grep_count} lines)"), grep);
+    row(
+        &format!("`Analysis::feed_reader`, one thread ({packets} packets, full report)"),
+        one,
+    );
+    row(&format!("`Analysis::feed_file`, {threads} threads"), par);
+    if binary.0 < f64::MAX {
+        row(
+            &format!("`pirouterd analyze --prefix nft-dropped FILE` (binary, {threads} threads)"),
+            binary,
         );
     }
     println!(
-        "ratio to grep: one thread {:.2}x, {threads} threads {:.2}x, binary {:.2}x; bench RSS {} KiB",
-        best_ours / best_grep,
-        best_par / best_grep,
-        best_bin / best_grep,
+        "slower than grep by (wall / CPU): one thread {:.1}x / {:.1}x, {threads} threads {:.1}x / {:.1}x, binary {:.1}x / {:.1}x; bench RSS {} KiB",
+        one.0 / grep.0,
+        one.1 / grep.1,
+        par.0 / grep.0,
+        par.1 / grep.1,
+        binary.0 / grep.0,
+        binary.1 / grep.1,
         rss_kib()
     );
     if keep.is_none() && input.is_none() {

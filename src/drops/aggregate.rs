@@ -94,7 +94,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            top_keys: 64,
+            top_keys: 256,
             recent: 100,
             label_series: 256,
             prefixes: 64,

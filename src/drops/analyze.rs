@@ -269,7 +269,11 @@ impl Analysis {
             }
             (Some(f), Some(of)) => {
                 let same = |t: Timestamp| std::mem::discriminant(&t) == std::mem::discriminant(&f);
-                if let Some(ol) = other.last.filter(|t| same(*t)).or(Some(of).filter(|t| same(*t))) {
+                if let Some(ol) = other
+                    .last
+                    .filter(|t| same(*t))
+                    .or(Some(of).filter(|t| same(*t)))
+                {
                     self.last = Some(ol);
                 }
             }
@@ -751,8 +755,20 @@ mod tests {
         assert_eq!(sorted(a.ports.clone()), sorted(b.ports.clone()));
         assert_eq!(sorted(a.hosts.clone()), sorted(b.hosts.clone()));
         assert_eq!(
-            (a.packets, a.bytes, a.other_lines, a.first.clone(), a.last.clone()),
-            (b.packets, b.bytes, b.other_lines, b.first.clone(), b.last.clone())
+            (
+                a.packets,
+                a.bytes,
+                a.other_lines,
+                a.first.clone(),
+                a.last.clone()
+            ),
+            (
+                b.packets,
+                b.bytes,
+                b.other_lines,
+                b.first.clone(),
+                b.last.clone()
+            )
         );
         assert_eq!(a.unparseable_lines, b.unparseable_lines);
         assert_eq!(b.unparseable_lines[1].line, 8);

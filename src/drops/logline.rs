@@ -404,7 +404,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             i += 1;
             continue;
         }
-        // Tokens are short: a plain scan beats a vectorised search here.
+        // Tokens are short: a plain scan beats a vectorised search here (measured).
         let start = i;
         let mut eq = None;
         while i < bytes.len() && bytes[i] != b' ' {
@@ -438,35 +438,36 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
         };
         let key = &s[start..eq];
         let value = &s[eq + 1..i];
-        match key {
-            "IN" => ev.in_iface = IfName::new(value),
-            "OUT" => ev.out_iface = IfName::new(value),
-            "MAC" => raw_mac_header(value, ev)?,
-            "MACSRC" => ev.mac_src = Some(mac(key, value)?),
-            "MACDST" => ev.mac_dst = Some(mac(key, value)?),
-            "MACPROTO" => {
+        // Keys are compared as one integer each: no string comparison per candidate.
+        match packed(key.as_bytes()) {
+            K_IN => ev.in_iface = IfName::new(value),
+            K_OUT => ev.out_iface = IfName::new(value),
+            K_MAC => raw_mac_header(value, ev)?,
+            K_MACSRC => ev.mac_src = Some(mac(key, value)?),
+            K_MACDST => ev.mac_dst = Some(mac(key, value)?),
+            K_MACPROTO => {
                 ev.ethertype = Some(u16::from_str_radix(value, 16).map_err(|_| bad(key, value))?)
             }
-            "SRC" if ev.src.is_none() => ev.src = Some(addr(key, value)?),
-            "DST" if ev.dst.is_none() => ev.dst = Some(addr(key, value)?),
-            "IPSRC" if arp => ev.src = Some(addr(key, value)?),
-            "IPDST" if arp => ev.dst = Some(addr(key, value)?),
+            K_SRC if ev.src.is_none() => ev.src = Some(addr(key, value)?),
+            K_DST if ev.dst.is_none() => ev.dst = Some(addr(key, value)?),
+            K_IPSRC if arp => ev.src = Some(addr(key, value)?),
+            K_IPDST if arp => ev.dst = Some(addr(key, value)?),
             // The first LEN is the IP length; UDP repeats LEN= for its own header.
-            "LEN" if !ip_len_seen => {
+            K_LEN if !ip_len_seen => {
                 ev.len = num(key, value)?;
                 ip_len_seen = true;
             }
-            "TTL" | "HOPLIMIT" => ev.ttl = Some(num(key, value)?),
-            "PROTO" if ev.proto.is_none() => {
+            K_TTL | K_HOPLIMIT => ev.ttl = Some(num(key, value)?),
+            K_PROTO if ev.proto.is_none() => {
                 ev.proto = Some(Proto::from_log_name(value).ok_or_else(|| bad(key, value))?);
                 if ev.proto == Some(Proto::Tcp) {
                     ev.tcp_flags = Some(TcpFlags(0));
                 }
             }
-            "SPT" if ev.sport.is_none() => ev.sport = Some(num(key, value)?),
-            "DPT" if ev.dport.is_none() => ev.dport = Some(num(key, value)?),
-            "TYPE" if ev.icmp.is_none() => ev.icmp = Some((num(key, value)?, 0)),
-            "CODE" => {
+            K_SPT if ev.sport.is_none() => ev.sport = Some(num(key, value)?),
+            K_DPT if ev.dport.is_none() => ev.dport = Some(num(key, value)?),
+            K_TYPE if ev.icmp.is_none() => ev.icmp = Some((num(key, value)?, 0)),
+            K_CODE => {
                 if let Some((_, code)) = ev.icmp.as_mut() {
                     *code = num(key, value)?;
                 }
@@ -476,6 +477,40 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
     }
     Ok(())
 }
+
+/// Up to 8 bytes as one integer (0 for longer keys, which none of ours are).
+#[inline]
+const fn packed(b: &[u8]) -> u64 {
+    if b.len() > 8 || b.is_empty() {
+        return 0;
+    }
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < b.len() {
+        v |= (b[i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
+}
+
+const K_IN: u64 = packed(b"IN");
+const K_OUT: u64 = packed(b"OUT");
+const K_MAC: u64 = packed(b"MAC");
+const K_MACSRC: u64 = packed(b"MACSRC");
+const K_MACDST: u64 = packed(b"MACDST");
+const K_MACPROTO: u64 = packed(b"MACPROTO");
+const K_SRC: u64 = packed(b"SRC");
+const K_DST: u64 = packed(b"DST");
+const K_IPSRC: u64 = packed(b"IPSRC");
+const K_IPDST: u64 = packed(b"IPDST");
+const K_LEN: u64 = packed(b"LEN");
+const K_TTL: u64 = packed(b"TTL");
+const K_HOPLIMIT: u64 = packed(b"HOPLIMIT");
+const K_PROTO: u64 = packed(b"PROTO");
+const K_SPT: u64 = packed(b"SPT");
+const K_DPT: u64 = packed(b"DPT");
+const K_TYPE: u64 = packed(b"TYPE");
+const K_CODE: u64 = packed(b"CODE");
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

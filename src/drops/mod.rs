@@ -117,10 +117,14 @@ impl TcpFlags {
 
     /// The bit for a flag name as the kernel prints it (`SYN`), if it is one.
     pub fn bit(name: &str) -> Option<u8> {
+        // Every flag name is 3 letters; most bare tokens in a log line (DF, CE) are not.
+        if name.len() != 3 {
+            return None;
+        }
         Self::NAMES
             .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(b, _)| *b)
+            .find(|(_, n)| n.as_bytes() == name.as_bytes())
+            .map(|(bit, _)| *bit)
     }
 
     /// A SYN without ACK: a connection attempt (what scanners send).

@@ -274,10 +274,12 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         }
     }
 
+    #[inline]
     fn count_at(&self, pos: usize) -> u64 {
         self.slots[self.heap[pos] as usize].count
     }
 
+    #[inline]
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
         let (sa, sb) = (self.heap[a] as usize, self.heap[b] as usize);
@@ -441,7 +443,7 @@ mod tests {
             [(4, 15), (3, 14)]
         );
         assert_eq!(top[2].count, 10); // 5, 6 and 7 tie
-        // Same key twice in a row takes the cached slot and stays exact.
+                                      // Same key twice in a row takes the cached slot and stays exact.
         let mut c = SpaceSaving::<u32>::new(2);
         for k in [1, 1, 2, 2, 1, 3, 3] {
             c.offer(&k, 1);
