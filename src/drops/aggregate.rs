@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -135,6 +135,35 @@ impl Bucket {
             iface: SpaceSaving::new(cap.min(32)),
             prefix: SpaceSaving::new(cap.min(32)),
         }
+    }
+
+    /// Fills every summary to capacity once and empties it again, so all the memory the
+    /// bucket will ever use is touched (resident) now, not page by page as traffic arrives:
+    /// the daemon's footprint is known at start and stays flat under a flood.
+    fn prefault(&mut self) {
+        for i in 0..self.src.capacity().max(self.dst.capacity()) {
+            let a = IpAddr::V6(Ipv6Addr::from(i as u128 + 1));
+            self.src.offer(&a, 1);
+            self.dst.offer(&a, 1);
+        }
+        for i in 0..self.port.capacity() {
+            let p = PortKey {
+                proto: Proto::Other((i >> 16) as u8),
+                port: i as u16,
+            };
+            self.port.offer(&p, 1);
+        }
+        for i in 0..self.proto.capacity() {
+            self.proto.offer(&Some(Proto::Other(i as u8)), 1);
+        }
+        for i in 0..self.iface.capacity() {
+            self.iface.offer(&IfName::new(&format!("if{i}")), 1);
+        }
+        for i in 0..self.prefix.capacity() {
+            let p: Arc<str> = Arc::from(format!("p{i}"));
+            self.prefix.offer(&p, 1);
+        }
+        self.reset(0);
     }
 
     fn reset(&mut self, start_ms: u64) {
@@ -318,10 +347,16 @@ impl Aggregator {
             };
             let keep = t.keep();
             t.buckets.reserve(keep);
-            t.spare = (0..keep).map(|_| Bucket::new(limits.top_keys)).collect();
+            t.spare = (0..keep)
+                .map(|_| {
+                    let mut b = Bucket::new(limits.top_keys);
+                    b.prefault();
+                    b
+                })
+                .collect();
             t
         };
-        Aggregator {
+        let mut a = Aggregator {
             limits,
             tiers: [
                 tier(Window::FiveMinutes),
@@ -332,10 +367,55 @@ impl Aggregator {
             total_events: 0,
             total_bytes: 0,
             lost: 0,
-            labels: HashMap::default(),
+            labels: HashMap::with_capacity_and_hasher(limits.label_series, SeededState::default()),
             labels_overflow: 0,
-            prefixes: Vec::new(),
+            prefixes: Vec::with_capacity(limits.prefixes),
+        };
+        a.prefault();
+        a
+    }
+
+    /// Touches the recent-events ring and the label map at full size (see
+    /// `Bucket::prefault`), then empties them.
+    fn prefault(&mut self) {
+        let empty: Arc<str> = Arc::from("");
+        for i in 0..self.limits.label_series {
+            let key = (
+                Some(Proto::Other(i as u8)),
+                IfName::new(&i.to_string()),
+                empty.clone(),
+            );
+            self.labels.insert(key, 0);
         }
+        self.labels.clear();
+        let ev = DropEvent::empty("");
+        for _ in 0..self.limits.recent {
+            self.push_recent(&ev, empty.clone(), 0);
+        }
+        self.recent.clear();
+    }
+
+    fn push_recent(&mut self, ev: &DropEvent<'_>, prefix: Arc<str>, now_ms: u64) {
+        if self.recent.len() == self.limits.recent {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(RecentDrop {
+            time_ms: now_ms,
+            prefix,
+            hook: ev.hook,
+            in_iface: ev.in_iface,
+            out_iface: ev.out_iface,
+            mac_src: ev.mac_src,
+            src: ev.src,
+            dst: ev.dst,
+            proto: ev.proto,
+            sport: ev.sport,
+            dport: ev.dport,
+            tcp_flags: ev.tcp_flags,
+            icmp_type: ev.icmp.map(|(t, _)| t),
+            icmp_code: ev.icmp.map(|(_, c)| c),
+            len: ev.len,
+        });
     }
 
     fn intern(&mut self, label: &str) -> Arc<str> {
@@ -390,26 +470,7 @@ impl Aggregator {
         }
 
         if self.limits.recent > 0 {
-            if self.recent.len() == self.limits.recent {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(RecentDrop {
-                time_ms: now_ms,
-                prefix,
-                hook: ev.hook,
-                in_iface: ev.in_iface,
-                out_iface: ev.out_iface,
-                mac_src: ev.mac_src,
-                src: ev.src,
-                dst: ev.dst,
-                proto: ev.proto,
-                sport: ev.sport,
-                dport: ev.dport,
-                tcp_flags: ev.tcp_flags,
-                icmp_type: ev.icmp.map(|(t, _)| t),
-                icmp_code: ev.icmp.map(|(_, c)| c),
-                len: ev.len,
-            });
+            self.push_recent(ev, prefix, now_ms);
         }
     }
 

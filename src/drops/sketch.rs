@@ -135,7 +135,9 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
             cap,
             slots: Vec::with_capacity(cap),
             heap: Vec::with_capacity(cap),
-            index: HashMap::with_capacity_and_hasher(cap, SeededState::default()),
+            // Twice the keys: evictions leave tombstones, and at this size hashbrown always
+            // rehashes in place instead of growing the table (memory stays flat).
+            index: HashMap::with_capacity_and_hasher(cap * 2, SeededState::default()),
             total: 0,
             last: u32::MAX,
         }
