@@ -287,6 +287,39 @@ fn serve_counts_real_drops_like_the_ruleset() {
     assert_eq!(drops["ports"][0]["port"], 6969);
     assert_eq!(drops["ports"][0]["proto"], "udp");
     assert_eq!(drops["totals"]["lost"], 0);
+    // Each prefix links to the rules that log with it (from the firewall snapshot).
+    let linked = wait_for(Duration::from_secs(10), || {
+        let v = get_json(&d, "/api/v1/drops");
+        let p = v["prefixes"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == "v6-dropped")?
+            .clone();
+        (!p["rules"].as_array()?.is_empty()).then_some(v)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "prefixes linked to rules: {}",
+            get_json(&d, "/api/v1/drops")
+        )
+    });
+    for p in linked["prefixes"].as_array().unwrap() {
+        let comments: Vec<&str> = p["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(r["table"], "fw");
+                assert_eq!(r["chain"], "input");
+                r["comment"].as_str().unwrap()
+            })
+            .collect();
+        match p["name"].as_str().unwrap() {
+            "nft-dropped" => assert_eq!(comments, ["tcp", "udp", "icmp"]),
+            "v6-dropped" => assert_eq!(comments, ["icmpv6"]),
+            other => panic!("unexpected prefix {other}"),
+        }
+    }
     assert_eq!(drops["recent"][0]["in_iface"], "vfw");
     assert_eq!(
         drops["recent"].as_array().unwrap().len() as u64,

@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
-use super::aggregate::{Aggregator, LabelKey, RecentDrop, Window, WindowReport};
+use super::aggregate::{Aggregator, LabelKey, NameKey, Ranked, RecentDrop, Window, WindowReport};
+use super::rules::PrefixIndex;
 use crate::app::App;
 use crate::http::metrics::{Kind, MetricsWriter};
 use crate::http::{ApiRequest, ApiResponse, Method};
@@ -277,7 +278,7 @@ fn response_body(view: &DropsView, window: Window, limit: usize, app: &App) -> s
         "ports": cut_rows(&w.ports, limit),
         "protocols": cut_rows(&w.protocols, limit),
         "interfaces": cut_rows(&w.interfaces, limit),
-        "prefixes": cut_rows(&w.prefixes, limit),
+        "prefixes": prefixes_with_rules(&w.prefixes[..w.prefixes.len().min(limit)], app),
         "recent": cut(&view.recent),
         "totals": {
             "events": view.total_events,
@@ -289,6 +290,43 @@ fn response_body(view: &DropsView, window: Window, limit: usize, app: &App) -> s
         "listening": view.listening,
         "updated_ms": view.updated_ms,
     })
+}
+
+/// Each prefix row with the rules that log with that prefix (from the firewall snapshot;
+/// empty until the first snapshot, or when no rule carries it any more), so the page can
+/// link a drop to its rule.
+fn prefixes_with_rules(rows: &[Ranked<NameKey>], app: &App) -> serde_json::Value {
+    let fw = app.firewall.latest.get();
+    let index = fw
+        .snapshot
+        .as_ref()
+        .map(|s| PrefixIndex::build(s.rules.iter().map(|r| (r, r.text()))));
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let rules: Vec<serde_json::Value> = index
+                .as_ref()
+                .map(|i| i.rules_for(&row.key.name))
+                .unwrap_or(&[])
+                .iter()
+                .map(|r| {
+                    json!({
+                        "family": r.family().to_string(),
+                        "table": &**r.table(),
+                        "chain": &**r.chain(),
+                        "handle": r.handle,
+                        "comment": r.comment(),
+                    })
+                })
+                .collect();
+            let mut v = json!({"name": row.key.name, "count": row.count, "rules": rules});
+            if row.error > 0 {
+                v["error"] = json!(row.error);
+            }
+            v
+        })
+        .collect();
+    serde_json::Value::Array(rows)
 }
 
 fn cut_rows<T: Serialize>(v: &[T], limit: usize) -> serde_json::Value {
