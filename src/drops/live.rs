@@ -133,6 +133,8 @@ fn listen(app: &App, groups: Vec<u16>) {
             match NflogSocket::open(&opts) {
                 Ok(s) => {
                     log::info!("drops: listening on NFLOG groups {groups:?}");
+                    // Records that arrived while the later groups were being bound.
+                    agg.record_lost(s.lost);
                     overruns_before = 0;
                     sock = Some(s);
                     dirty = true;
