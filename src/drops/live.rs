@@ -82,7 +82,10 @@ impl DropsView {
 
 /// The start hook (`daemon::AREA_STARTS`).
 pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
-    let groups = app.config.drops.nflog_groups.clone();
+    let mut groups = app.config.drops.nflog_groups.clone();
+    // Binding a group twice on one socket is refused by the kernel; once is what is meant.
+    groups.sort_unstable();
+    groups.dedup();
     app.components
         .register(COMPONENT, !groups.is_empty(), app.now_ms());
     if groups.is_empty() {
