@@ -194,10 +194,25 @@ fn bracket_timestamp(s: &str) -> Option<(Timestamp, &str)> {
 const DAYS_BEFORE_MONTH: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
 
 fn month_index(m: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    const MONTHS: [u64; 12] = [
+        packed(b"Jan"),
+        packed(b"Feb"),
+        packed(b"Mar"),
+        packed(b"Apr"),
+        packed(b"May"),
+        packed(b"Jun"),
+        packed(b"Jul"),
+        packed(b"Aug"),
+        packed(b"Sep"),
+        packed(b"Oct"),
+        packed(b"Nov"),
+        packed(b"Dec"),
     ];
-    MONTHS.iter().position(|x| *x == m).map(|i| i as i64)
+    if m.len() != 3 {
+        return None;
+    }
+    let k = packed(m.as_bytes());
+    MONTHS.iter().position(|x| *x == k).map(|i| i as i64)
 }
 
 /// `04:18:26` -> seconds of the day.
@@ -330,6 +345,28 @@ fn addr(field: &str, value: &str) -> Result<IpAddr, LogLineError> {
         octets[3] = cur as u8;
         return Ok(IpAddr::V4(Ipv4Addr::from(octets)));
     }
+    // The kernel prints IPv6 in full (%pI6): eight groups of four hex digits.
+    if b.len() == 39 {
+        let mut groups = [0u16; 8];
+        let mut ok = true;
+        for (g, chunk) in groups.iter_mut().zip(b.chunks(5)) {
+            if chunk.len() == 5 && chunk[4] != b':' {
+                ok = false;
+                break;
+            }
+            let mut v = 0u16;
+            for &c in &chunk[..4] {
+                match hex_nibble(c) {
+                    Some(n) => v = v << 4 | u16::from(n),
+                    None => ok = false,
+                }
+            }
+            *g = v;
+        }
+        if ok {
+            return Ok(IpAddr::V6(std::net::Ipv6Addr::from(groups)));
+        }
+    }
     value.parse().map_err(|_| bad(field, value))
 }
 
@@ -426,7 +463,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             continue;
         }
         let Some(eq) = eq else {
-            if tok == "ARP" {
+            if packed(tok.as_bytes()) == K_ARP {
                 arp = true;
                 ev.proto = Some(Proto::Arp);
             } else if ev.proto == Some(Proto::Tcp) {
@@ -480,7 +517,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
 
 /// Up to 8 bytes as one integer (0 for longer keys, which none of ours are).
 #[inline]
-const fn packed(b: &[u8]) -> u64 {
+pub(crate) const fn packed(b: &[u8]) -> u64 {
     if b.len() > 8 || b.is_empty() {
         return 0;
     }
@@ -493,6 +530,7 @@ const fn packed(b: &[u8]) -> u64 {
     v
 }
 
+const K_ARP: u64 = packed(b"ARP");
 const K_IN: u64 = packed(b"IN");
 const K_OUT: u64 = packed(b"OUT");
 const K_MAC: u64 = packed(b"MAC");
@@ -684,6 +722,32 @@ mod tests {
         );
         let bad_mac = "x IN=a OUT= MAC=zz:00 SRC=1.2.3.4";
         assert!(parse(bad_mac).is_err());
+    }
+
+    #[test]
+    fn address_fast_paths_agree_with_std() {
+        for a in [
+            "2a06:4880:6000:0000:0000:0000:0000:0089",
+            "FFFF:0000:0000:0000:0000:0000:0000:0001",
+            "2001:db8::1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "192.0.2.1",
+        ] {
+            assert_eq!(addr("SRC", a).unwrap(), a.parse::<IpAddr>().unwrap(), "{a}");
+        }
+        for a in [
+            "2a06:4880:6000:0000:0000:0000:0000:008g",
+            "2a06:4880:6000:0000:0000:0000:0000.0089",
+            "256.1.1.1",
+            "1.2.3",
+            "1..2.3",
+            "1.2.3.4.",
+            "01234.1.1.1",
+            "",
+        ] {
+            assert!(addr("SRC", a).is_err(), "{a}");
+        }
     }
 
     #[test]

@@ -54,14 +54,21 @@ impl Proto {
 
     /// From the kernel's `PROTO=` value (`TCP`, `UDP`, `ICMPv6`, or a number).
     pub fn from_log_name(s: &str) -> Option<Proto> {
-        Some(match s {
-            "TCP" => Proto::Tcp,
-            "UDP" => Proto::Udp,
-            "UDPLITE" => Proto::UdpLite,
-            "SCTP" => Proto::Sctp,
-            "ICMP" => Proto::Icmp,
-            "ICMPv6" => Proto::Icmpv6,
-            n => Proto::from_number(n.parse().ok()?),
+        use logline::packed;
+        const TCP: u64 = packed(b"TCP");
+        const UDP: u64 = packed(b"UDP");
+        const UDPLITE: u64 = packed(b"UDPLITE");
+        const SCTP: u64 = packed(b"SCTP");
+        const ICMP: u64 = packed(b"ICMP");
+        const ICMPV6: u64 = packed(b"ICMPv6");
+        Some(match packed(s.as_bytes()) {
+            TCP => Proto::Tcp,
+            UDP => Proto::Udp,
+            UDPLITE => Proto::UdpLite,
+            SCTP => Proto::Sctp,
+            ICMP => Proto::Icmp,
+            ICMPV6 => Proto::Icmpv6,
+            _ => Proto::from_number(s.parse().ok()?),
         })
     }
 
@@ -121,10 +128,26 @@ impl TcpFlags {
         if name.len() != 3 {
             return None;
         }
-        Self::NAMES
-            .iter()
-            .find(|(_, n)| n.as_bytes() == name.as_bytes())
-            .map(|(bit, _)| *bit)
+        use logline::packed;
+        const SYN: u64 = packed(b"SYN");
+        const ACK: u64 = packed(b"ACK");
+        const FIN: u64 = packed(b"FIN");
+        const RST: u64 = packed(b"RST");
+        const PSH: u64 = packed(b"PSH");
+        const URG: u64 = packed(b"URG");
+        const ECE: u64 = packed(b"ECE");
+        const CWR: u64 = packed(b"CWR");
+        Some(match packed(name.as_bytes()) {
+            SYN => Self::SYN,
+            ACK => Self::ACK,
+            FIN => Self::FIN,
+            RST => Self::RST,
+            PSH => Self::PSH,
+            URG => Self::URG,
+            ECE => Self::ECE,
+            CWR => Self::CWR,
+            _ => return None,
+        })
     }
 
     /// A SYN without ACK: a connection attempt (what scanners send).
