@@ -173,6 +173,8 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
     let bin = std::env::current_exe()?.with_file_name("pirouterd");
     let (mut grep, mut one, mut par, mut binary) =
         (Best::new(), Best::new(), Best::new(), Best::new());
+    let (mut split, mut parse) = (Best::new(), Best::new());
+    let data = std::fs::read(&path)?;
     let mut grep_count = String::new();
     let mut packets = 0;
     for _ in 0..3 {
@@ -186,6 +188,20 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
             grep_count = String::from_utf8_lossy(&out.stdout).trim().to_string();
         }
         grep.add(t.elapsed().as_secs_f64() / 5.0, (cpu_children() - c0) / 5.0);
+
+        // Where the time goes: splitting lines alone, then parsing them too.
+        let (c0, t) = (cpu_thread(), Instant::now());
+        let n = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+        split.add(t.elapsed().as_secs_f64(), cpu_thread() - c0);
+        let (c0, t) = (cpu_thread(), Instant::now());
+        let mut ok = 0usize;
+        for l in data.split(|b| *b == b'\n') {
+            if let Ok(text) = std::str::from_utf8(l) {
+                ok += usize::from(pirouterd::drops::logline::parse(text).is_ok());
+            }
+        }
+        parse.add(t.elapsed().as_secs_f64(), cpu_thread() - c0);
+        assert!(ok > 0 && n > 0);
 
         let (c0, t) = (cpu_thread(), Instant::now());
         let mut a = Analysis::new(Some("nft-dropped".into()));
@@ -228,6 +244,8 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
         );
     };
     row(&format!("`grep -c nft-dropped` ({grep_count} lines)"), grep);
+    row("(split into lines only, in memory)", split);
+    row("(split + `logline::parse` every line, in memory)", parse);
     row(
         &format!("`Analysis::feed_reader`, one thread ({packets} packets, full report)"),
         one,

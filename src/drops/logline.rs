@@ -153,7 +153,8 @@ fn leading_timestamp(s: &str) -> Option<(Timestamp, &str)> {
     }
     if b.len() >= 15 && b[3] == b' ' {
         let month = month_index(s.get(..3)?)?;
-        let day: u32 = s.get(4..6)?.trim().parse().ok()?;
+        // Day of month: ` 3` (syslog) or `03` (journalctl).
+        let day = two_digits(if b[4] == b' ' { b'0' } else { b[4] }, b[5])?;
         let secs = parse_hms(s.get(7..15)?)?;
         let ms = (i64::from(DAYS_BEFORE_MONTH[month as usize]) + i64::from(day) - 1) * 86_400_000
             + secs * 1000;
@@ -221,9 +222,15 @@ fn parse_hms(s: &str) -> Option<i64> {
     if b.len() != 8 || b[2] != b':' || b[5] != b':' {
         return None;
     }
-    let n = |i: usize| -> Option<i64> { s.get(i..i + 2)?.parse::<u8>().ok().map(i64::from) };
+    let n = |i: usize| two_digits(b[i], b[i + 1]);
     let (h, m, sec) = (n(0)?, n(3)?, n(6)?);
     (h < 24 && m < 60 && sec < 61).then_some(h * 3600 + m * 60 + sec)
+}
+
+#[inline]
+fn two_digits(a: u8, b: u8) -> Option<i64> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (a < 10 && b < 10).then(|| i64::from(a) * 10 + i64::from(b))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -441,15 +448,11 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             i += 1;
             continue;
         }
-        // Tokens are short: a plain scan beats a vectorised search here (measured).
+        // Tokens are short: eight bytes at a time beats both a byte loop and a vectorised
+        // search here (measured).
         let start = i;
-        let mut eq = None;
-        while i < bytes.len() && bytes[i] != b' ' {
-            if bytes[i] == b'=' && eq.is_none() {
-                eq = Some(i);
-            }
-            i += 1;
-        }
+        i = find_byte(bytes, start, b' ');
+        let eq = Some(find_byte(&bytes[..i], start, b'=')).filter(|e| *e < i);
         // Splitting at ASCII bytes keeps `str` boundaries valid.
         let tok = &s[start..i];
         if depth > 0 || bytes[start] == b'[' {
@@ -513,6 +516,34 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
         }
     }
     Ok(())
+}
+
+/// Index of the first `needle` in `hay[from..]` (or `hay.len()`), eight bytes per step: a
+/// byte equal to the needle becomes zero after the xor, and the classic zero-byte test
+/// flags it (the lowest flag is always exact; only higher ones can be false).
+#[inline]
+fn find_byte(hay: &[u8], from: usize, needle: u8) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO * u64::from(needle);
+    let mut i = from;
+    while let Some(chunk) = hay.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(w) ^ pat;
+        let m = x.wrapping_sub(LO) & !x & HI;
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < hay.len() {
+        if hay[i] == needle {
+            return i;
+        }
+        i += 1;
+    }
+    hay.len()
 }
 
 /// Up to 8 bytes as one integer (0 for longer keys, which none of ours are).
@@ -722,6 +753,20 @@ mod tests {
         );
         let bad_mac = "x IN=a OUT= MAC=zz:00 SRC=1.2.3.4";
         assert!(parse(bad_mac).is_err());
+    }
+
+    #[test]
+    fn find_byte_agrees_with_a_scan() {
+        let hay = b"IN=eth0 OUT= MAC=00:11 SRC=1.2.3.4  DST==x  \x80\xff= =";
+        for from in 0..=hay.len() {
+            for needle in [b' ', b'=', b'x', 0x80, 0xff, b'Q'] {
+                let want = hay[from..]
+                    .iter()
+                    .position(|b| *b == needle)
+                    .map_or(hay.len(), |p| from + p);
+                assert_eq!(find_byte(hay, from, needle), want, "{from} {needle}");
+            }
+        }
     }
 
     #[test]
