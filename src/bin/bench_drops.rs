@@ -191,7 +191,10 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
 
         // Where the time goes: splitting lines alone, then parsing them too.
         let (c0, t) = (cpu_thread(), Instant::now());
-        let n = data.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+        let n = data
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count();
         split.add(t.elapsed().as_secs_f64(), cpu_thread() - c0);
         let (c0, t) = (cpu_thread(), Instant::now());
         let mut ok = 0usize;

@@ -138,8 +138,8 @@ impl Analysis {
         };
         let ev = &parsed.event;
         let label = prefix_label(&ev.prefix);
-        if let Some(f) = &self.filter {
-            if !ev.prefix.contains(f.as_str()) {
+        if let Some(f) = &self.filter_finder {
+            if f.find(ev.prefix.as_bytes()).is_none() {
                 self.filtered_out += 1;
                 return;
             }

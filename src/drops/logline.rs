@@ -527,9 +527,7 @@ fn find_byte(hay: &[u8], from: usize, needle: u8) -> usize {
     const HI: u64 = 0x8080_8080_8080_8080;
     let pat = LO * u64::from(needle);
     let mut i = from;
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
+    while let Some(Ok(w)) = hay.get(i..i + 8).map(<[u8; 8]>::try_from) {
         let x = u64::from_le_bytes(w) ^ pat;
         let m = x.wrapping_sub(LO) & !x & HI;
         if m != 0 {
