@@ -156,8 +156,8 @@ fn leading_timestamp(s: &str) -> Option<(Timestamp, &str)> {
         // Day of month: ` 3` (syslog) or `03` (journalctl).
         let day = two_digits(if b[4] == b' ' { b'0' } else { b[4] }, b[5])?;
         let secs = parse_hms(s.get(7..15)?)?;
-        let ms = (i64::from(DAYS_BEFORE_MONTH[month as usize]) + i64::from(day) - 1) * 86_400_000
-            + secs * 1000;
+        let ms =
+            (i64::from(DAYS_BEFORE_MONTH[month as usize]) + day - 1) * 86_400_000 + secs * 1000;
         return Some((Timestamp::Yearless(ms), s.get(16..).unwrap_or("")));
     }
     None
