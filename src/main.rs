@@ -20,6 +20,7 @@ usage:
   pirouterd check-config FILE                          report every problem in a config file
   pirouterd status [--config FILE] [--json]            summary from the running daemon
   pirouterd analyze [--prefix P] [--json] FILE...      summarise dropped-packet kernel log lines
+                    [--top N]                          (rows per table, default 10)
   pirouterd relays off [--config FILE]                 drive every relay to its safe state
   pirouterd --version
 
@@ -60,6 +61,7 @@ struct Args {
     verbosity: u8,
     json: bool,
     prefix: Option<String>,
+    top: Option<String>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -81,6 +83,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             }
             Long("json") => a.json = true,
             Long("prefix") => a.prefix = Some(p.value()?.string()?),
+            Long("top") => a.top = Some(p.value()?.string()?),
             Value(v) => a.command.push(v.string()?),
             _ => return Err(arg.unexpected()),
         }
@@ -126,6 +129,9 @@ fn run() -> Result<u8, AnyError> {
             let mut a: Vec<String> = Vec::new();
             if let Some(p) = &args.prefix {
                 a.extend(["--prefix".to_string(), p.clone()]);
+            }
+            if let Some(n) = &args.top {
+                a.extend(["--top".to_string(), n.clone()]);
             }
             if args.json {
                 a.push("--json".into());

@@ -119,6 +119,15 @@ fn analyze_summarises_files_and_stdin() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/kern.log"));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("5 dropped packets"));
+    // --top limits the rows.
+    let out = Command::new(bin())
+        .args(["analyze", "--json", "--top", "1", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["hosts"].as_array().unwrap().len(), 1);
+    assert_eq!(r["hosts"][0]["key"], "home2");
     // No input at all is a usage error.
     let out = Command::new(bin()).args(["analyze"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
