@@ -124,7 +124,11 @@ fn analyze_summarises_files_and_stdin() {
         .args(["analyze", "--json", "--top", "1", log.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["hosts"].as_array().unwrap().len(), 1);
     assert_eq!(r["hosts"][0]["key"], "home2");
