@@ -4,7 +4,7 @@
 # files, owners, modes, the user and group, the token, that nothing is started before the
 # config exists, and that purge leaves the root exactly as it was.
 #
-#   packaging/test-deb.sh [arm64|armhf]...   default both; builds the .debs from target/dist
+#   packaging/check.sh [arm64|armhf]...   default both; builds the .debs from target/dist
 #
 # Needs root (chown to the package's user), dpkg, systemd (systemd-sysusers, systemctl),
 # passwd (userdel, groupdel), qemu-user-static.
@@ -16,15 +16,15 @@ arches=("$@")
 [ ${#arches[@]} -gt 0 ] || arches=(arm64 armhf)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
 
-[ "$(id -u)" = 0 ] || { echo "test-deb: needs root (the package chowns to its own user)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "packaging/check.sh: needs root (the package chowns to its own user)" >&2; exit 1; }
 for tool in dpkg dpkg-deb systemd-sysusers systemctl userdel groupdel; do
-    command -v "$tool" >/dev/null || { echo "test-deb: $tool missing (apt: dpkg systemd passwd)" >&2; exit 1; }
+    command -v "$tool" >/dev/null || { echo "packaging/check.sh: $tool missing (apt: dpkg systemd passwd)" >&2; exit 1; }
 done
 
 TMP=$(mktemp -d /tmp/pirouterd-debtest.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 checks=0
-fail() { echo "test-deb: FAIL [$arch/$flow]: $*" >&2; exit 1; }
+fail() { echo "packaging/check.sh: FAIL [$arch/$flow]: $*" >&2; exit 1; }
 ok() { checks=$((checks + 1)); }
 
 # A root that looks like a fresh Debian/Pi OS to dpkg and the account tools: a dpkg database
@@ -146,7 +146,7 @@ for arch in "${arches[@]}"; do
     case "$arch" in
         arm64) triple=aarch64-unknown-linux-musl qemu=qemu-aarch64-static ;;
         armhf) triple=armv7-unknown-linux-gnueabihf qemu=qemu-arm-static ;;
-        *) echo "test-deb: unknown architecture $arch" >&2; exit 2 ;;
+        *) echo "packaging/check.sh: unknown architecture $arch" >&2; exit 2 ;;
     esac
     "$ROOT/packaging/build-deb.sh" "$arch" >/dev/null
     deb=$DIST/pirouterd_${version}_${arch}.deb
@@ -213,4 +213,4 @@ for arch in "${arches[@]}"; do
     done
     echo "ok: $arch: $(basename "$deb") installs, reinstalls, removes and purges cleanly (Debian and Pi OS roots)"
 done
-echo "test-deb: $checks passed, 0 failed"
+echo "packaging/check.sh: $checks passed, 0 failed"

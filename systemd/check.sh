@@ -5,7 +5,7 @@
 # unit keeps the properties the product promises (notify + watchdog, relays off after any
 # exit, CAP_NET_ADMIN only, gpio group, strict read-only OS, state and runtime dirs).
 #
-#   cross/check-systemd.sh        (apt: systemd; works without systemd running as PID 1)
+#   systemd/check.sh        (apt: systemd; works without systemd running as PID 1)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,10 +15,10 @@ JOOL=$ROOT/systemd/jool-nat64.service
 # change that loses more than a few tenths should be a conscious one.
 MAX_EXPOSURE=20
 
-command -v systemd-analyze >/dev/null || { echo "check-systemd: install apt package systemd" >&2; exit 1; }
+command -v systemd-analyze >/dev/null || { echo "systemd/check.sh: install apt package systemd" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/pirouterd-units.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-fail() { echo "check-systemd: FAIL: $*" >&2; exit 1; }
+fail() { echo "systemd/check.sh: FAIL: $*" >&2; exit 1; }
 
 # verify resolves the units' dependencies and requires every Exec*= path to be executable, so
 # it runs in a scratch root holding the host's units (network.target, ...), our two units, and
