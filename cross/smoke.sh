@@ -18,6 +18,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TMP=$(mktemp -d /tmp/pirouterd-smoke.XXXXXX)
 SERVER_PID=
 cleanup() {
+    if [ -n "${NOTIFY_PID:-}" ] && kill -0 "$NOTIFY_PID" 2>/dev/null; then
+        kill "$NOTIFY_PID" 2>/dev/null || true
+        wait "$NOTIFY_PID" 2>/dev/null || true
+    fi
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -KILL "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
@@ -62,7 +66,8 @@ if has_cmd check-config; then
     rc=0
     timeout 60 "$QEMU" "$BIN" check-config "$TMP/broken.toml" >"$TMP/broken.log" 2>&1 || rc=$?
     [ "$rc" = 1 ] || fail "check-config on a broken config exited $rc, expected 1"
-    grep -q "line $bad_line" "$TMP/broken.log" || fail "check-config did not name line $bad_line"
+    grep -q "broken.toml:$bad_line: wan.interfcae" "$TMP/broken.log" ||
+        fail "check-config did not name line $bad_line and the key wan.interfcae"
     echo "ok: check-config refuses a typo with its line ($bad_line)"
 else
     echo "NOT BUILT YET: check-config (src/main.rs has no check-config command)"
@@ -92,7 +97,32 @@ name = "smoke"
 pin = 5
 max_on = "1m"
 EOF
-    "$QEMU" "$BIN" serve --config "$TMP/serve.toml" >"$TMP/serve.log" 2>&1 &
+    # A stand-in for systemd's notify socket (what Type=notify and WatchdogSec= read): every
+    # datagram the daemon sends goes to notify.log, one per line.
+    NOTIFY_PID=
+    if command -v python3 >/dev/null 2>&1; then
+        python3 - "$TMP/notify.sock" "$TMP/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(120)
+with open(sys.argv[2], "w") as out:
+    while True:
+        try:
+            msg = s.recv(4096).decode(errors="replace")
+        except socket.timeout:
+            break
+        out.write(msg.replace("\n", " ") + "\n")
+        out.flush()
+        if "STOPPING=1" in msg:
+            break
+PY
+        NOTIFY_PID=$!
+        for _ in $(seq 1 100); do [ -S "$TMP/notify.sock" ] && break; sleep 0.05; done
+    fi
+    # WATCHDOG_USEC=2 s: the daemon must ping every second.
+    NOTIFY_SOCKET=$TMP/notify.sock WATCHDOG_USEC=2000000 \
+        "$QEMU" "$BIN" serve --config "$TMP/serve.toml" >"$TMP/serve.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 300); do
         [ -S "$sock" ] && break
@@ -115,6 +145,14 @@ EOF
             fail "promtool check metrics rejected the emulated binary's /metrics"
     fi
     echo "ok: /metrics $(grep -c '^pirouterd_' "$TMP/metrics.out") samples, build_info and component_up present"
+    cp "$TMP/metrics.out" "$DIST_METRICS" 2>/dev/null || true
+    if [ -n "$NOTIFY_PID" ]; then
+        sleep 2.5
+        grep -qx 'READY=1' "$TMP/notify.log" || fail "no READY=1 on NOTIFY_SOCKET (Type=notify would time out)"
+        [ "$(grep -cx 'WATCHDOG=1' "$TMP/notify.log")" -ge 2 ] ||
+            fail "fewer than 2 WATCHDOG=1 in 2.5 s with WATCHDOG_USEC=2000000 (WatchdogSec= would kill it)"
+        echo "ok: sd_notify: READY=1, $(grep -cx 'WATCHDOG=1' "$TMP/notify.log") x WATCHDOG=1 in 2.5 s"
+    fi
     # SIGTERM: a clean, prompt exit (systemd then runs `relays off`).
     kill -TERM "$SERVER_PID"
     rc=0
@@ -126,7 +164,19 @@ EOF
     wait "$SERVER_PID" || rc=$?
     SERVER_PID=
     [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
-    echo "ok: SIGTERM: serve exited 0"
+    if [ -n "$NOTIFY_PID" ]; then
+        wait "$NOTIFY_PID" || true
+        grep -qx 'STOPPING=1' "$TMP/notify.log" || fail "no STOPPING=1 on SIGTERM"
+    fi
+    echo "ok: SIGTERM: serve sent STOPPING=1 and exited 0"
+    # What the unit's ExecStopPost= runs after every exit.
+    if grep -q '"relays", "off"' "$ROOT/src/main.rs"; then
+        timeout 60 "$QEMU" "$BIN" relays off --config "$TMP/serve.toml" >"$TMP/relays-off.log" 2>&1 ||
+            fail "relays off exited $? (ExecStopPost= would fail)"
+        echo "ok: relays off (ExecStopPost=) exited 0"
+    else
+        echo "NOT BUILT YET: relays off"
+    fi
 else
     echo "NOT BUILT YET: serve (src/main.rs has no serve command)"
 fi

@@ -48,12 +48,11 @@ for arch in "${arches[@]}"; do
     if [ -f "$ROOT/README.md" ]; then
         install -m 0644 "$ROOT/README.md" "$tree/usr/share/doc/pirouterd/README.md"
     fi
-    if [ -d "$ROOT/monitoring" ]; then
-        cp -r "$ROOT/monitoring" "$tree/usr/share/doc/pirouterd/examples/monitoring"
-        find "$tree/usr/share/doc/pirouterd/examples/monitoring" -type f -name '*.sh' -delete
-        find "$tree/usr/share/doc/pirouterd/examples/monitoring" -type d -exec chmod 0755 {} +
-        find "$tree/usr/share/doc/pirouterd/examples/monitoring" -type f -exec chmod 0644 {} +
-    fi
+    # The Prometheus scrape config, rules and Grafana dashboard, for the monitoring host.
+    install -d -m 0755 "$tree/usr/share/doc/pirouterd/examples/monitoring"
+    for f in prometheus.yml pirouterd-rules.yml grafana-pirouterd.json; do
+        install -m 0644 "$ROOT/monitoring/$f" "$tree/usr/share/doc/pirouterd/examples/monitoring/$f"
+    done
     cat >"$tree/usr/share/doc/pirouterd/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: pirouterd
