@@ -145,13 +145,16 @@ PY
             fail "promtool check metrics rejected the emulated binary's /metrics"
     fi
     echo "ok: /metrics $(grep -c '^pirouterd_' "$TMP/metrics.out") samples, build_info and component_up present"
-    cp "$TMP/metrics.out" "$DIST_METRICS" 2>/dev/null || true
     if [ -n "$NOTIFY_PID" ]; then
-        sleep 2.5
         grep -qx 'READY=1' "$TMP/notify.log" || fail "no READY=1 on NOTIFY_SOCKET (Type=notify would time out)"
-        [ "$(grep -cx 'WATCHDOG=1' "$TMP/notify.log")" -ge 2 ] ||
-            fail "fewer than 2 WATCHDOG=1 in 2.5 s with WATCHDOG_USEC=2000000 (WatchdogSec= would kill it)"
-        echo "ok: sd_notify: READY=1, $(grep -cx 'WATCHDOG=1' "$TMP/notify.log") x WATCHDOG=1 in 2.5 s"
+        # Pings are due every second; emulation on a busy machine gets some slack, not 10x.
+        for _ in $(seq 1 50); do
+            [ "$(grep -cx 'WATCHDOG=1' "$TMP/notify.log")" -ge 3 ] && break
+            sleep 0.1
+        done
+        [ "$(grep -cx 'WATCHDOG=1' "$TMP/notify.log")" -ge 3 ] ||
+            fail "fewer than 3 WATCHDOG=1 with WATCHDOG_USEC=2000000 (WatchdogSec= would kill it)"
+        echo "ok: sd_notify: READY=1, then WATCHDOG=1 pings"
     fi
     # SIGTERM: a clean, prompt exit (systemd then runs `relays off`).
     kill -TERM "$SERVER_PID"
@@ -170,12 +173,14 @@ PY
     fi
     echo "ok: SIGTERM: serve sent STOPPING=1 and exited 0"
     # What the unit's ExecStopPost= runs after every exit.
-    if grep -q '"relays", "off"' "$ROOT/src/main.rs"; then
-        timeout 60 "$QEMU" "$BIN" relays off --config "$TMP/serve.toml" >"$TMP/relays-off.log" 2>&1 ||
-            fail "relays off exited $? (ExecStopPost= would fail)"
-        echo "ok: relays off (ExecStopPost=) exited 0"
+    rc=0
+    timeout 60 "$QEMU" "$BIN" relays off --config "$TMP/serve.toml" >"$TMP/relays-off.log" 2>&1 || rc=$?
+    if [ "$rc" = 2 ] && grep -q 'not built yet' "$TMP/relays-off.log"; then
+        echo "NOT BUILT YET: relays off (exits 2 until the relays area lands; ExecStopPost= would fail)"
+    elif [ "$rc" = 0 ]; then
+        echo "ok: relays off (the unit's ExecStopPost=) exited 0"
     else
-        echo "NOT BUILT YET: relays off"
+        fail "relays off exited $rc (the unit's ExecStopPost= would fail)"
     fi
 else
     echo "NOT BUILT YET: serve (src/main.rs has no serve command)"
