@@ -74,3 +74,22 @@ DEMO_PID=
 # 4. Dashboard: structure, PromQL, metric names against the demo's real output.
 python3 "$MON/check_dashboard.py" "$MON/grafana-pirouterd.json" --rules "$MON/pirouterd-rules.yml" \
     --metrics "$TMP/metrics.txt" "${strict[@]}"
+
+# 5. The checker can fail: a copy with a misspelt metric, two panels on the same cells and an
+# unbalanced parenthesis must be refused, each for its own reason.
+python3 - "$MON/grafana-pirouterd.json" "$TMP/broken.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+data = [p for p in d["panels"] if p["type"] != "row"]
+data[0]["targets"][0]["expr"] = 'pirouterd_wan_upp{instance=~"$instance"}'
+data[1]["gridPos"] = dict(data[0]["gridPos"])
+data[2]["targets"][0]["expr"] = "sum(rate(pirouterd_jool_up[5m])"
+json.dump(d, open(sys.argv[2], "w"))
+PY
+rc=0
+python3 "$MON/check_dashboard.py" "$TMP/broken.json" --rules "$MON/pirouterd-rules.yml" >"$TMP/broken.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "check_dashboard.py accepted a broken dashboard"
+for why in "pirouterd_wan_upp (queried by dashboard) is neither exported" "do not overlap" "unclosed left parenthesis"; do
+    grep -q "$why" "$TMP/broken.log" || { cat "$TMP/broken.log" >&2; fail "check_dashboard.py missed: $why"; }
+done
+echo "ok: check_dashboard.py refuses a broken dashboard (typo, overlap, bad PromQL)"

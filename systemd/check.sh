@@ -36,13 +36,23 @@ for f in usr/bin/pirouterd usr/bin/jool sbin/modprobe; do
     chmod 755 "$root/$f"
 done
 # --man=no: jool's man page is on routers with jool-tools, not on build machines.
-rc=0
-systemd-analyze verify --man=no --root="$root" pirouterd.service jool-nat64.service >"$TMP/verify.log" 2>&1 || rc=$?
-if [ "$rc" != 0 ] || [ -s "$TMP/verify.log" ]; then
+# verify_clean LOG: 0 when verify exited 0 and said nothing.
+verify_clean() {
+    local rc=0
+    systemd-analyze verify --man=no --root="$root" pirouterd.service jool-nat64.service >"$1" 2>&1 || rc=$?
+    [ "$rc" = 0 ] && [ ! -s "$1" ]
+}
+if ! verify_clean "$TMP/verify.log"; then
     cat "$TMP/verify.log" >&2
-    fail "systemd-analyze verify (exit $rc) complained about the units"
+    fail "systemd-analyze verify complained about the units"
 fi
 echo "ok: systemd-analyze verify pirouterd.service jool-nat64.service: clean"
+# The check can fail: a misspelt key, which verify reports but still exits 0 for.
+sed -i 's/^NoNewPrivileges=yes/NoNewPrivilege=yes/' "$root/usr/lib/systemd/system/pirouterd.service"
+verify_clean "$TMP/verify-bad.log" && fail "verify did not notice a misspelt key"
+grep -q "Unknown key 'NoNewPrivilege'" "$TMP/verify-bad.log" || fail "verify missed the misspelt key"
+cp "$UNIT" "$root/usr/lib/systemd/system/pirouterd.service"
+echo "ok: a misspelt key fails the check (verify itself would exit 0)"
 
 # Hardening score. --offline reads the file; no running systemd needed.
 rc=0
