@@ -5,7 +5,8 @@
 # unit keeps the properties the product promises (notify + watchdog, relays off after any
 # exit, CAP_NET_ADMIN only, gpio group, strict read-only OS, state and runtime dirs).
 #
-#   systemd/check.sh        (apt: systemd; works without systemd running as PID 1)
+#   systemd/check.sh        (root; apt: systemd util-linux iproute2 nftables; works without
+#                            systemd as PID 1; then runs systemd/check-privileges.sh)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -92,3 +93,6 @@ grep -q 'network-online' <(grep -E '^(After|Wants|Requires)=' "$UNIT") &&
 grep -q '^Before=.*pirouterd\.service' "$JOOL" || fail "jool-nat64.service is not ordered before pirouterd"
 grep -q '^Before=.*network-pre\.target' "$JOOL" || fail "jool-nat64.service is not ordered before network-pre.target"
 echo "ok: pirouterd.service keeps notify, watchdog, relays-off, CAP_NET_ADMIN only, gpio, sandbox, ordering"
+
+# The unit's privileges are enough: serve as non-root with CAP_NET_ADMIN only, in a netns.
+"$ROOT/systemd/check-privileges.sh"
