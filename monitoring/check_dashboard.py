@@ -46,6 +46,7 @@ DESIGN_METRICS = {
 EXTENSIONS = {
     "pirouterd_nft_rule_last_hit_timestamp_seconds": "firewall insight (rules idle for 30 days)",
     "pirouterd_relay_max_on_seconds": "relays (each relay's max_on, for the over-max alert)",
+    "pirouterd_relay_fault": "relays (appliance did not follow, pin error)",
 }
 # Series Prometheus makes itself.
 PROMETHEUS_METRICS = {"up"}
