@@ -42,7 +42,8 @@ for arch in "${arches[@]}"; do
     install -m 0755 "$bin" "$tree/usr/bin/pirouterd"
     install -m 0644 "$ROOT/systemd/pirouterd.service" "$tree/lib/systemd/system/pirouterd.service"
     install -m 0644 "$ROOT/systemd/pirouterd.toml" "$tree/etc/pirouterd/pirouterd.toml.example"
-    install -m 0644 "$ROOT/systemd/jool-nat64.service" "$tree/usr/share/doc/pirouterd/examples/"
+    install -m 0644 "$ROOT/systemd/jool-nat64.service" "$ROOT/systemd/final-ra.conf" \
+        "$tree/usr/share/doc/pirouterd/examples/"
     install -m 0644 "$DEB/pirouterd.sysusers" "$tree/usr/lib/sysusers.d/pirouterd.conf"
     install -m 0644 "$DEB/60-pirouterd-gpio.rules" "$tree/lib/udev/rules.d/60-pirouterd-gpio.rules"
     if [ -f "$ROOT/README.md" ]; then

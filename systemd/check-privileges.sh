@@ -4,7 +4,9 @@
 # capability, no_new_privs. It runs in a throwaway network namespace holding a small nftables
 # ruleset and a WAN veth, and every component that reads the kernel (nftables over netlink,
 # NFLOG, rtnetlink link state) must come up: proof that the README's permission table is
-# enough, without systemd. Components whose area is not merged yet are listed as such.
+# enough, without systemd. It then writes (the RA block's own table, a managed-set element)
+# and, with systemd/final-ra.conf's CAP_NET_RAW added, captures the final RA on a LAN veth.
+# Components whose area is not merged yet are listed as such.
 #
 #   systemd/check-privileges.sh        (root; apt: util-linux (setpriv), iproute2, nftables, curl)
 set -euo pipefail
@@ -96,18 +98,30 @@ ra_block = "on"
 backend = "sim"
 EOF
 
-# pirouterd.service: User=, SupplementaryGroups= (here: none to spare), AmbientCapabilities=
-# CapabilityBoundingSet=CAP_NET_ADMIN, NoNewPrivileges=yes.
-ip netns exec "$NS" setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
-    --inh-caps=-all,+net_admin --ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin \
-    --no-new-privs "$TMP/pirouterd" serve --config "$TMP/pirouterd.toml" >"$TMP/serve.log" 2>&1 &
-PID=$!
-for _ in $(seq 1 300); do
-    [ -S "$sock" ] && break
-    kill -0 "$PID" 2>/dev/null || fail "serve exited before listening"
-    sleep 0.1
-done
-[ -S "$sock" ] || fail "serve did not listen within 30 s"
+# start CAPS CONFIG: serve as pirouterd.service runs it: User= (nobody here),
+# SupplementaryGroups= (none to spare here), AmbientCapabilities= = CapabilityBoundingSet= =
+# CAPS, NoNewPrivileges=yes.
+start() {
+    rm -f "$sock"
+    ip netns exec "$NS" setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
+        --inh-caps="-all,$1" --ambient-caps="-all,$1" --bounding-set="-all,$1" \
+        --no-new-privs "$TMP/pirouterd" serve --config "$2" >"$TMP/serve.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 300); do
+        [ -S "$sock" ] && break
+        kill -0 "$PID" 2>/dev/null || fail "serve exited before listening"
+        sleep 0.1
+    done
+    [ -S "$sock" ] || fail "serve did not listen within 30 s"
+}
+stop() {
+    kill -TERM "$PID"
+    local rc=0
+    wait "$PID" || rc=$?
+    PID=
+    [ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
+}
+start +net_admin "$TMP/pirouterd.toml"
 
 # The process really has what the unit gives and nothing more.
 status=/proc/$PID/status
@@ -182,9 +196,42 @@ case "$code" in
     *) fail "adding a managed-set element answered $code: $(cat "$TMP/set.out")" ;;
 esac
 
-kill -TERM "$PID"
-rc=0
-wait "$PID" || rc=$?
-PID=
-[ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
+stop
 echo "ok: clean exit on SIGTERM"
+
+# The final RA (wan.lan_interfaces) needs CAP_NET_RAW, which systemd/final-ra.conf adds: with
+# it, one RA with router lifetime 0 and hop limit 255 must leave on the LAN veth.
+if grep -qx wan "$TMP/components"; then
+    ip netns exec "$NS" sysctl -qw net.ipv6.conf.default.accept_dad=0
+    ip -n "$NS" link add lan0 type veth peer name lan0-peer
+    ip -n "$NS" link set lan0 up
+    ip -n "$NS" link set lan0-peer up
+    sed 's/^ra_block = "on"$/ra_block = "on"\nlan_interfaces = ["lan0"]/' "$TMP/pirouterd.toml" >"$TMP/final-ra.toml"
+    ip netns exec "$NS" python3 - lan0-peer "$TMP/ra.txt" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86DD))
+s.bind((sys.argv[1], 0))
+s.settimeout(1)
+open(sys.argv[2] + ".ready", "w").close()
+end = time.time() + 20
+while time.time() < end:
+    try:
+        ip6 = s.recv(2048)[14:]  # past the Ethernet header
+    except socket.timeout:
+        continue
+    # IPv6 header (40 bytes), next header ICMPv6 (58), type 134 = router advertisement;
+    # router lifetime at ICMPv6 offset 6.
+    if len(ip6) >= 48 and ip6[6] == 58 and ip6[40] == 134:
+        open(sys.argv[2], "w").write(f"{ip6[7]} {int.from_bytes(ip6[46:48], 'big')}\n")
+        break
+PY
+    CAP_PID=$!
+    for _ in $(seq 1 50); do [ -e "$TMP/ra.txt.ready" ] && break; sleep 0.1; done
+    start +net_admin,+net_raw "$TMP/final-ra.toml"
+    wait "$CAP_PID" || true
+    stop
+    [ -s "$TMP/ra.txt" ] || fail "no router advertisement left lan0 (final RA, CAP_NET_ADMIN + CAP_NET_RAW)"
+    read -r hop lifetime <"$TMP/ra.txt"
+    [ "$hop" = 255 ] && [ "$lifetime" = 0 ] || fail "final RA had hop limit $hop, router lifetime $lifetime"
+    echo "ok: final RA (router lifetime 0, hop limit 255) sent with final-ra.conf's CAP_NET_RAW added"
+fi

@@ -36,6 +36,9 @@ for f in usr/bin/pirouterd usr/bin/jool sbin/modprobe; do
     printf '#!/bin/sh\nexit 0\n' >"$root/$f"
     chmod 755 "$root/$f"
 done
+# The optional drop-in for the final RA is checked with the unit it extends.
+mkdir -p "$root/etc/systemd/system/pirouterd.service.d"
+cp "$ROOT/systemd/final-ra.conf" "$root/etc/systemd/system/pirouterd.service.d/"
 # --man=no: jool's man page is on routers with jool-tools, not on build machines.
 # verify_clean LOG: 0 when verify exited 0 and said nothing.
 verify_clean() {
@@ -62,6 +65,15 @@ score=$(grep -o 'Overall exposure level for pirouterd.service: .*' "$TMP/securit
 [ -n "$score" ] || { cat "$TMP/security.log" >&2; fail "systemd-analyze security printed no score"; }
 [ "$rc" = 0 ] || { grep '✗' "$TMP/security.log" >&2; fail "$score is over $MAX_EXPOSURE/10"; }
 echo "ok: $score"
+# With the final-RA drop-in (CAP_NET_RAW added): reported, and still inside "OK".
+cat "$UNIT" >"$TMP/pirouterd.service"
+sed -n 's/^\(AmbientCapabilities\|CapabilityBoundingSet\)=\(.*\)/\1=\2/p' "$ROOT/systemd/final-ra.conf" >"$TMP/extra"
+sed -i "/^\[Install\]/e cat $TMP/extra" "$TMP/pirouterd.service"
+rc=0
+systemd-analyze security --offline=yes --threshold=30 "$TMP/pirouterd.service" >"$TMP/security-ra.log" 2>&1 || rc=$?
+rscore=$(grep -o 'Overall exposure level for pirouterd.service: .*' "$TMP/security-ra.log" || true)
+[ "$rc" = 0 ] && [ -n "$rscore" ] || fail "with final-ra.conf: ${rscore:-no score}"
+echo "ok: with final-ra.conf (CAP_NET_RAW): ${rscore#Overall exposure level for }"
 jscore=$(systemd-analyze security --offline=yes "$JOOL" 2>/dev/null | grep -o 'Overall exposure level.*' || true)
 echo "info: $jscore (example oneshot running as root to load the module; not gated)"
 
