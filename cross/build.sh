@@ -12,7 +12,8 @@
 #
 # Output: target/dist/pirouterd-<triple> and target/dist/SHA256SUMS (the packaging reads them).
 # Needs: rustup targets aarch64-unknown-linux-musl and armv7-unknown-linux-gnueabihf, apt
-# gcc-arm-linux-gnueabihf, libclang-dev (rustables' bindgen), qemu-user-static, file, curl.
+# gcc-arm-linux-gnueabihf, libclang-dev (rustables' bindgen), qemu-user-static, file, curl,
+# python3 and prometheus (promtool) for the smoke test.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --target) targets+=("${2:?--target needs a value}"); shift 2 ;;
         --repro) repro=1; shift ;;
         --no-smoke) smoke=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "cross/build.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
