@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
         --target) targets+=("${2:?--target needs a value}"); shift 2 ;;
         --repro) repro=1; shift ;;
         --no-smoke) smoke=0; shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "cross/build.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
