@@ -187,9 +187,9 @@ for arch in "${arches[@]}"; do
         fi
         ok
 
-        # Flow 2: install, remove (config, token, user, state stay; binary, unit, enablement
-        # go), purge.
-        flow="$flavour: install, remove, purge"
+        # Flow 2: install, remove (config, token, user, state stay; binary and unit go),
+        # reinstall, admin disables, upgrade, purge.
+        flow="$flavour: install, remove, reinstall, disable, upgrade, purge"
         r=$TMP/$arch-$flavour-2
         : >"$TMP/dpkg.log"
         make_root "$r" "$flavour"
@@ -198,9 +198,16 @@ for arch in "${arches[@]}"; do
         dpkg_in "$r" --remove pirouterd
         [ ! -e "$r/usr/bin/pirouterd" ] || fail "remove left the binary"
         [ ! -e "$r/lib/systemd/system/pirouterd.service" ] || fail "remove left the unit"
-        [ ! -e "$r/etc/systemd/system/multi-user.target.wants/pirouterd.service" ] || fail "remove left the unit enabled"
         [ -f "$r/etc/pirouterd/token" ] || fail "remove (not purge) deleted the token"
         grep -q '^pirouterd:' "$r/etc/passwd" || fail "remove (not purge) deleted the user"
+        ok
+        # Reinstall after remove: enabled as before. Then the admin disables it: an upgrade
+        # (same package again) must not enable it behind their back.
+        dpkg_in "$r" -i "$deb"
+        [ -L "$r/etc/systemd/system/multi-user.target.wants/pirouterd.service" ] || fail "reinstall after remove lost the enablement"
+        systemctl --root="$r" --quiet disable pirouterd.service
+        dpkg_in "$r" -i "$deb"
+        [ ! -e "$r/etc/systemd/system/multi-user.target.wants/pirouterd.service" ] || fail "an upgrade re-enabled a disabled unit"
         ok
         dpkg_in "$r" --purge pirouterd
         after=$(snapshot "$r")
