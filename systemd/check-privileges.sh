@@ -8,25 +8,33 @@
 # and, with systemd/final-ra.conf's CAP_NET_RAW added, captures the final RA on a LAN veth.
 # Components whose area is not merged yet are listed as such.
 #
-#   systemd/check-privileges.sh        (root; apt: util-linux (setpriv), iproute2, nftables, curl)
+#   systemd/check-privileges.sh   (root; apt: util-linux (setpriv), iproute2, nftables, curl,
+#                                  strace, procps, systemd)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "check-privileges: needs root (netns, setpriv)" >&2; exit 1; }
-for t in setpriv ip nft curl python3 cargo; do
+for t in setpriv ip nft curl python3 cargo strace pgrep; do
     command -v "$t" >/dev/null || { echo "check-privileges: $t missing" >&2; exit 1; }
 done
 
 NS=pirouterd-priv-$$
 TMP=$(mktemp -d /tmp/pirouterd-priv.XXXXXX)
 PID=
+DAEMON=
+CAP_PID=
 cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -TERM "$PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
+    local p
+    for p in "$DAEMON" "$PID" "$CAP_PID"; do
+        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+            kill -TERM "$p" 2>/dev/null || true
+            for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+    done
+    for p in "$PID" "$CAP_PID"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null || true
+    done
     ip netns del "$NS" 2>/dev/null || true
     rm -rf "$TMP"
 }
@@ -103,7 +111,7 @@ EOF
 # CAPS, NoNewPrivileges=yes.
 start() {
     rm -f "$sock"
-    ip netns exec "$NS" setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
+    ip netns exec "$NS" $TRACE setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups \
         --inh-caps="-all,$1" --ambient-caps="-all,$1" --bounding-set="-all,$1" \
         --no-new-privs "$TMP/pirouterd" serve --config "$2" >"$TMP/serve.log" 2>&1 &
     PID=$!
@@ -113,18 +121,23 @@ start() {
         sleep 0.1
     done
     [ -S "$sock" ] || fail "serve did not listen within 30 s"
+    # $PID is setpriv's (it execs the daemon) or, traced, strace's: signal the daemon itself.
+    DAEMON=$(pgrep -n -f -x "$TMP/pirouterd serve --config $2" || true)
+    [ -n "$DAEMON" ] || fail "cannot find the daemon process"
 }
 stop() {
-    kill -TERM "$PID"
+    kill -TERM "$DAEMON"
     local rc=0
     wait "$PID" || rc=$?
-    PID=
+    PID= DAEMON=
     [ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
 }
+# Traced, to hold every system call it makes against the unit's SystemCallFilter=.
+TRACE="strace -f -qq -o $TMP/strace-1.log"
 start +net_admin "$TMP/pirouterd.toml"
 
 # The process really has what the unit gives and nothing more.
-status=/proc/$PID/status
+status=/proc/$DAEMON/status
 [ "$(awk '/^Uid:/ { print $2 }' "$status")" = "$NOBODY" ] || fail "not running as nobody"
 capeff=$(awk '/^CapEff:/ { print $2 }' "$status")
 [ "$capeff" = 0000000000001000 ] || fail "effective capabilities $capeff, want CAP_NET_ADMIN only (0x1000)"
@@ -188,8 +201,10 @@ code=$(curl -sS --max-time 10 --unix-socket "$sock" -o "$TMP/set.out" -w '%{http
     fail "POST to the managed set failed"
 case "$code" in
     2??)
-        ip netns exec "$NS" nft list set inet privtest blocklist | grep -q '192\.0\.2\.7' ||
-            fail "the API answered $code but 192.0.2.7 is not in the set"
+        # Into a file first: `nft ... | grep -q` under pipefail fails at random when grep exits
+        # before nft has written everything (SIGPIPE).
+        ip netns exec "$NS" nft list set inet privtest blocklist >"$TMP/set.nft"
+        grep -q '192\.0\.2\.7' "$TMP/set.nft" || fail "the API answered $code but 192.0.2.7 is not in the set"
         echo "ok: managed set element added as non-root with CAP_NET_ADMIN only"
         ;;
     404) echo "NOT BUILT YET: managed-set API (404)" ;;
@@ -198,6 +213,7 @@ esac
 
 stop
 echo "ok: clean exit on SIGTERM"
+
 
 # The final RA (wan.lan_interfaces) needs CAP_NET_RAW, which systemd/final-ra.conf adds: with
 # it, one RA with router lifetime 0 and hop limit 255 must leave on the LAN veth.
@@ -227,6 +243,7 @@ while time.time() < end:
 PY
     CAP_PID=$!
     for _ in $(seq 1 50); do [ -e "$TMP/ra.txt.ready" ] && break; sleep 0.1; done
+    TRACE="strace -f -qq -o $TMP/strace-2.log"
     start +net_admin,+net_raw "$TMP/final-ra.toml"
     wait "$CAP_PID" || true
     stop
@@ -235,3 +252,47 @@ PY
     [ "$hop" = 255 ] && [ "$lifetime" = 0 ] || fail "final RA had hop limit $hop, router lifetime $lifetime"
     echo "ok: final RA (router lifetime 0, hop limit 255) sent with final-ra.conf's CAP_NET_RAW added"
 fi
+
+# Every system call the daemon made (after setpriv exec'd it; setpriv itself needs capset and
+# setresuid) must pass the unit's filter: @system-service minus @privileged and @resources.
+python3 - "$TMP/pirouterd" "$TMP"/strace-*.log <<'PY' || fail "the daemon used system calls the unit's SystemCallFilter= refuses"
+import re, subprocess, sys
+out = subprocess.run(["systemd-analyze", "syscall-filter"], capture_output=True, text=True,
+                     check=True).stdout
+groups, cur = {}, None
+for line in out.splitlines():
+    if re.match(r"^@\S+", line):
+        cur = line.split()[0]
+        groups[cur] = []
+    elif cur and line.strip() and not line.strip().startswith("#"):
+        groups[cur].append(line.strip())
+def expand(g, seen):
+    res = set()
+    for x in groups.get(g, []):
+        if x.startswith("@"):
+            if x not in seen:
+                seen.add(x)
+                res |= expand(x, seen)
+        else:
+            res.add(x)
+    return res
+allowed = expand("@system-service", set()) - expand("@privileged", set()) - expand("@resources", set())
+used = set()
+for log in sys.argv[2:]:
+    started = False
+    for line in open(log, encoding="utf-8", errors="replace"):
+        if not started:
+            started = f'execve("{sys.argv[1]}"' in line
+            continue
+        m = re.match(r"^\d+\s+(?:<\.\.\. )?([a-z_0-9]+)[( ]", line)
+        if m and m.group(1) not in ("exited", "killed"):
+            used.add(m.group(1))
+    if not started:
+        sys.exit(f"strace never saw the daemon start in {log}")
+bad = sorted(used - allowed)
+if bad:
+    print("refused by SystemCallFilter=@system-service ~@privileged ~@resources:", ", ".join(bad))
+    sys.exit(1)
+print(f"ok: all {len(used)} distinct system calls the daemon made ({len(sys.argv) - 2} run(s)) "
+      "pass the unit's SystemCallFilter=")
+PY
