@@ -59,11 +59,22 @@ Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: pirouterd
 
 Files: *
+Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) the pirouterd developers
 License: GPL-3.0-or-later
  On Debian systems, the full text of the GNU General Public License version 3 can be
  found in /usr/share/common-licenses/GPL-3.
 EOF
     chmod 0644 "$tree/usr/share/doc/pirouterd/copyright"
+    # A native package's changelog; gzip -n keeps no name or time, so the .deb stays
+    # reproducible.
+    {
+        echo "pirouterd ($version) unstable; urgency=medium"
+        echo
+        echo "  * Built from commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)."
+        echo
+        echo " -- pirouterd developers <pirouterd@localhost>  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
+    } | gzip -9n >"$tree/usr/share/doc/pirouterd/changelog.gz"
+    chmod 0644 "$tree/usr/share/doc/pirouterd/changelog.gz"
 
     for s in postinst prerm postrm; do
         install -m 0755 "$DEB/$s" "$tree/DEBIAN/$s"
