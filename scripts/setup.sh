@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # test (chromium for the page, promtool, wrk, qemu for cross binaries, systemd-analyze).
 PKGS=(
   build-essential pkg-config libclang-dev clang
-  nftables iproute2 iputils-ping util-linux procps curl python3
+  nftables iproute2 iputils-ping util-linux procps curl python3 strace
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static file
   systemd prometheus wrk
   chromium chromium-driver

@@ -271,3 +271,32 @@ fn world_readable_token_file_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn starts_before_its_lan_address_exists_and_serves_once_it_appears() {
+    // At boot the LAN address may come later than the unit (DHCP, a bridge coming up).
+    let ns = common::Netns::new("freebind");
+    let dir = TempDir::new("freebind");
+    let cfg = dir.file("p.toml", "[nat64]\nenabled = false\n");
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &ns.name,
+        common::bin(),
+        "serve",
+        "--config",
+    ])
+    .arg(&cfg)
+    .args(["--listen", "10.77.0.1:9880", "--listen", "[fd77::1]:9880"]);
+    let _d = Daemon::start_cmd(cmd);
+    ns.run(&["ip", "addr", "add", "10.77.0.1/24", "dev", "lo"]);
+    ns.run(&["ip", "addr", "add", "fd77::1/64", "dev", "lo", "nodad"]);
+    for url in [
+        "http://10.77.0.1:9880/healthz",
+        "http://[fd77::1]:9880/healthz",
+    ] {
+        let body = ns.run(&["curl", "-sS", "--max-time", "5", url]);
+        assert!(body.contains("\"status\":\"serving\""), "{url}: {body}");
+    }
+}

@@ -198,18 +198,18 @@ fn api_and_metrics_from_a_healthy_jool_without_rerunning_it() {
     let m = metrics(&d);
     for line in [
         "pirouterd_jool_up 1",
-        "pirouterd_jool_instance_up{instance=\"default\"} 1",
-        "pirouterd_jool_sessions{instance=\"default\",proto=\"tcp\",state=\"ESTABLISHED\"} 3",
-        "pirouterd_jool_sessions{instance=\"default\",proto=\"tcp\",state=\"TRANS\"} 1",
-        "pirouterd_jool_sessions{instance=\"default\",proto=\"udp\",state=\"none\"} 4",
-        "pirouterd_jool_sessions{instance=\"default\",proto=\"icmp\",state=\"none\"} 3",
-        "pirouterd_jool_stat_total{instance=\"default\",name=\"JSTAT_POOL4_MISMATCH\"} 3102",
-        "pirouterd_jool_stat_total{instance=\"default\",name=\"JSTAT_JOOLD_ACKS\"} 0",
-        "pirouterd_jool_stat{instance=\"default\",name=\"JSTAT_SESSIONS\"} 16",
-        "pirouterd_jool_stat{instance=\"default\",name=\"JSTAT_BIB_ENTRIES\"} 16",
-        "pirouterd_jool_bib_entries{instance=\"default\",proto=\"tcp\"} 9",
-        "pirouterd_jool_pool4_ports{instance=\"default\",proto=\"tcp\"} 4535",
-        "pirouterd_jool_pool4_ports_used{instance=\"default\",proto=\"tcp\"} 9",
+        "pirouterd_jool_instance_up{jool_instance=\"default\"} 1",
+        "pirouterd_jool_sessions{jool_instance=\"default\",proto=\"tcp\",state=\"ESTABLISHED\"} 3",
+        "pirouterd_jool_sessions{jool_instance=\"default\",proto=\"tcp\",state=\"TRANS\"} 1",
+        "pirouterd_jool_sessions{jool_instance=\"default\",proto=\"udp\",state=\"none\"} 4",
+        "pirouterd_jool_sessions{jool_instance=\"default\",proto=\"icmp\",state=\"none\"} 3",
+        "pirouterd_jool_stat_total{jool_instance=\"default\",name=\"JSTAT_POOL4_MISMATCH\"} 3102",
+        "pirouterd_jool_stat_total{jool_instance=\"default\",name=\"JSTAT_JOOLD_ACKS\"} 0",
+        "pirouterd_jool_stat{jool_instance=\"default\",name=\"JSTAT_SESSIONS\"} 16",
+        "pirouterd_jool_stat{jool_instance=\"default\",name=\"JSTAT_BIB_ENTRIES\"} 16",
+        "pirouterd_jool_bib_entries{jool_instance=\"default\",proto=\"tcp\"} 9",
+        "pirouterd_jool_pool4_ports{jool_instance=\"default\",proto=\"tcp\"} 4535",
+        "pirouterd_jool_pool4_ports_used{jool_instance=\"default\",proto=\"tcp\"} 9",
         "pirouterd_component_up{component=\"jool\"} 1",
         "# TYPE pirouterd_jool_stat_total counter",
         "# TYPE pirouterd_jool_stat gauge",
@@ -218,7 +218,9 @@ fn api_and_metrics_from_a_healthy_jool_without_rerunning_it() {
         assert!(m.lines().any(|l| l == line), "missing {line:?} in\n{m}");
     }
     assert!(m.contains("# HELP pirouterd_jool_up "));
-    assert!(!m.contains("pirouterd_jool_stat_total{instance=\"default\",name=\"JSTAT_SESSIONS\"}"));
+    assert!(
+        !m.contains("pirouterd_jool_stat_total{jool_instance=\"default\",name=\"JSTAT_SESSIONS\"}")
+    );
     assert!(!m.contains("2001:db8"), "no per-address series");
     promtool_check(&m);
 
@@ -256,7 +258,7 @@ fn failing_jool_degrades_the_component_and_recovers() {
         .any(|l| l == "pirouterd_component_up{component=\"jool\"} 0"));
     // Counters need no capability: still exported.
     assert!(m.contains(
-        "pirouterd_jool_stat_total{instance=\"default\",name=\"JSTAT_RECEIVED6\"} 1843221"
+        "pirouterd_jool_stat_total{jool_instance=\"default\",name=\"JSTAT_RECEIVED6\"} 1843221"
     ));
     promtool_check(&m);
 

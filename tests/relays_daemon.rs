@@ -144,6 +144,15 @@ fn toggle_over_http_drives_the_pin_and_is_logged_with_its_client() {
     assert_eq!(v["relay"]["client"], "127.0.0.1");
     assert_eq!(pin_level(&d, 5), "low");
     assert_eq!(metric(&d, "pirouterd_relay_on{relay=\"porch-light\"}"), 1.0);
+    // Each relay's max_on, for the over-max alert in monitoring/pirouterd-rules.yml.
+    assert_eq!(
+        metric(&d, "pirouterd_relay_max_on_seconds{relay=\"porch-light\"}"),
+        3600.0
+    );
+    assert_eq!(
+        metric(&d, "pirouterd_relay_max_on_seconds{relay=\"fireplace\"}"),
+        14400.0
+    );
     // The LED bound to any_relay_on follows within a service-loop pass.
     assert!(
         wait_for(Duration::from_secs(10), || (pin_level(&d, 22) == "high")

@@ -149,6 +149,10 @@ fn tcp_listener(addr: &std::net::SocketAddr) -> std::io::Result<TcpListener> {
     };
     let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    // The LAN address may not be configured yet when the unit starts at boot (DHCP, a bridge
+    // still coming up): bind anyway, and serve as soon as the address appears.
+    // IP_FREEBIND is honoured by IPv6 sockets too (checked by the listen test).
+    setsockopt(&fd, sockopt::IpFreebind, &true)?;
     if addr.is_ipv6() {
         // "[::]:9880" means IPv6 only; list "0.0.0.0:9880" as well for IPv4.
         setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;

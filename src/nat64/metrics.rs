@@ -42,7 +42,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
     for i in &snap.instances {
         w.sample(
             "pirouterd_jool_instance_up",
-            &[("instance", &i.name)],
+            &[("jool_instance", &i.name)],
             if i.up() { 1.0 } else { 0.0 },
         );
     }
@@ -92,7 +92,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
             w.sample(
                 "pirouterd_jool_sessions",
                 &[
-                    ("instance", &i.name),
+                    ("jool_instance", &i.name),
                     ("proto", proto.as_str()),
                     ("state", &state),
                 ],
@@ -110,7 +110,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
         for p in &i.summary.by_proto {
             w.sample(
                 "pirouterd_jool_bib_entries",
-                &[("instance", &i.name), ("proto", p.proto.as_str())],
+                &[("jool_instance", &i.name), ("proto", p.proto.as_str())],
                 p.bib_entries as f64,
             );
         }
@@ -125,7 +125,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
         for u in &i.summary.pool4 {
             w.sample(
                 "pirouterd_jool_pool4_ports",
-                &[("instance", &i.name), ("proto", u.proto.as_str())],
+                &[("jool_instance", &i.name), ("proto", u.proto.as_str())],
                 u.ports_total as f64,
             );
         }
@@ -139,7 +139,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
         for u in &i.summary.pool4 {
             w.sample(
                 "pirouterd_jool_pool4_ports_used",
-                &[("instance", &i.name), ("proto", u.proto.as_str())],
+                &[("jool_instance", &i.name), ("proto", u.proto.as_str())],
                 u.ports_used as f64,
             );
         }
@@ -154,7 +154,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
         for s in i.stats.iter().filter(|s| s.kind() == StatKind::Counter) {
             w.sample(
                 "pirouterd_jool_stat_total",
-                &[("instance", &i.name), ("name", &s.name)],
+                &[("jool_instance", &i.name), ("name", &s.name)],
                 s.value as f64,
             );
         }
@@ -168,7 +168,7 @@ pub fn write(snap: Option<&Nat64Snapshot>, w: &mut MetricsWriter) {
         for s in i.stats.iter().filter(|s| s.kind() == StatKind::Gauge) {
             w.sample(
                 "pirouterd_jool_stat",
-                &[("instance", &i.name), ("name", &s.name)],
+                &[("jool_instance", &i.name), ("name", &s.name)],
                 s.value as f64,
             );
         }

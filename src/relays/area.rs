@@ -551,6 +551,20 @@ pub fn metrics(app: &App, w: &mut MetricsWriter) {
             f64::from(u8::from(v.fault.is_some())),
         );
     }
+    w.family(
+        "pirouterd_relay_max_on_seconds",
+        Kind::Gauge,
+        "The relay's configured max_on: it is turned off automatically after this long on (relays without max_on are not listed).",
+    );
+    for v in &views {
+        if let Some(ms) = v.max_on_ms {
+            w.sample(
+                "pirouterd_relay_max_on_seconds",
+                &[("relay", &v.name)],
+                ms as f64 / 1000.0,
+            );
+        }
+    }
 }
 
 /// The demo's relays on simulated pins: a fireplace switched like its wall push button and
