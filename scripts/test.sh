@@ -22,11 +22,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cargo test --locked -- --test-threads=2
 
-for extra in cross/build.sh cross/check.sh systemd/check.sh monitoring/check.sh packaging/check.sh; do
-  if [ -x "$extra" ]; then
-    step "$extra"
-    "./$extra"
-  fi
+# Cross builds (static aarch64 + armv7, size budget, qemu smoke runs), their
+# reproducibility, the systemd unit (verify, exposure, privileges), the monitoring
+# files against real /metrics, and the Debian packages installed and purged with dpkg.
+for extra in cross/build.sh cross/check.sh systemd/check.sh systemd/check-privileges.sh \
+             monitoring/check.sh packaging/check.sh; do
+  step "$extra"
+  "./$extra"
 done
 
 echo
