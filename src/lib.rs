@@ -12,7 +12,10 @@
 //! - `firewall`: the nftables snapshot as people read it (tables, chains, rules with counters
 //!   and nft-syntax text, sets, named counters and quotas), rule rendering and nfprom comment
 //!   labels; pure, behind the `RulesetSource` trait. Its kernel side is `sys::nft` (netlink
-//!   dumps per chain, streaming decoder, set elements, change events).
+//!   dumps per chain, streaming decoder, set elements, change events). Firewall insight
+//!   learns from successive snapshots: rule identity across reloads, rates and sparklines,
+//!   hot and never-hit rules, persisted first-seen and last-hit times, the `pirouterd_nft_*`
+//!   metrics; managed-set changes go through `sys::nft_sets`.
 //! - `app`: the shared state HTTP handlers read: published snapshots, component health, the
 //!   event log, LED signals. Handlers never touch the OS.
 //! - `http`: a pure `route()` from request to response, the HTTP/1.1 server around it

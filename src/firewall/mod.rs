@@ -12,11 +12,18 @@
 //! - [`api`]: `/api/v1/firewall` JSON, the set-elements route, the `status` section.
 //! - [`sampler`]: the daemon thread that samples and publishes (start hook).
 //!
+//! What is learnt from snapshots over time (firewall insight):
+//!
+//! - [`identity`]: rule identity across reloads, reset-safe deltas, reload diffs.
+//! - [`history`]: per-rule rates (1 min, 15 min, 1 h) and sparklines in bounded memory.
+//!
 //! Snapshots are meant to be published behind an `Arc` and shared by readers; names inside
 //! them are `Arc<str>` so a rule costs a few pointers plus its text and comment.
 
 pub mod api;
 pub mod expr;
+pub mod history;
+pub mod identity;
 pub mod labels;
 pub mod render;
 pub mod sampler;
