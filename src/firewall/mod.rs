@@ -24,7 +24,9 @@ pub mod api;
 pub mod expr;
 pub mod history;
 pub mod identity;
+pub mod insight;
 pub mod labels;
+pub mod metrics;
 pub mod render;
 pub mod sampler;
 
