@@ -27,6 +27,7 @@ pub mod identity;
 pub mod insight;
 pub mod labels;
 pub mod metrics;
+pub mod persist;
 pub mod render;
 pub mod sampler;
 
