@@ -9,6 +9,7 @@ pub mod link;
 pub mod netns;
 pub mod nflog;
 pub mod nft;
+pub mod nft_sets;
 pub mod notify;
 pub mod ra_block;
 pub mod signals;
