@@ -32,6 +32,7 @@ fn states(generation: u64) -> Vec<(RuleKey, RuleState)> {
                         packets: generation,
                         bytes: generation * 1500,
                     },
+                    table_handle: 1,
                     handle: u64::from(i),
                     last_counter: Some(Counter::default()),
                     text_hash: 0,

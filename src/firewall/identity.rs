@@ -33,7 +33,11 @@ pub struct RuleSample {
     pub family: String,
     pub table: String,
     pub chain: String,
-    /// The kernel's handle: changes on every reload.
+    /// The kernel's handle of the rule's table. Handles of rules are numbered per table, so
+    /// `flush ruleset` and a reload give the rules the same handles again: only the table's
+    /// handle (numbered per namespace) tells the new incarnation from the old.
+    pub table_handle: u64,
+    /// The kernel's handle: changes when the rule is replaced.
     pub handle: u64,
     /// The rule's comment, if any (`comment "..."`).
     pub comment: Option<String>,
@@ -181,6 +185,9 @@ pub struct RuleState {
     pub last_hit_ms: Option<u64>,
     /// Packets and bytes counted since first seen, summed over counter resets.
     pub total: Counter,
+    /// The table's handle at the last reading.
+    #[serde(default)]
+    pub table_handle: u64,
     /// The handle at the last reading.
     pub handle: u64,
     /// The raw counter at the last reading (`None`: the rule has no counter).
@@ -241,7 +248,7 @@ pub struct ReloadDiff {
     pub added_count: usize,
     pub removed_count: usize,
     pub changed_count: usize,
-    /// Rules kept with a new handle (the usual `nft -f` reload).
+    /// Rules kept with a new handle or in a recreated table (the usual `nft -f` reload).
     pub rehandled_count: usize,
     pub tables_added: Vec<TableRef>,
     pub tables_removed: Vec<TableRef>,
@@ -381,6 +388,7 @@ impl Tracker {
                     let delta = match (rule.counter, s.last_counter) {
                         (Some(c), Some(last))
                             if s.handle == rule.handle
+                                && s.table_handle == rule.table_handle
                                 && c.packets >= last.packets
                                 && c.bytes >= last.bytes =>
                         {
@@ -407,11 +415,12 @@ impl Tracker {
                                 &mut diff.changed_count,
                                 RuleRef::of(rule),
                             );
-                        } else if s.handle != rule.handle {
+                        } else if s.handle != rule.handle || s.table_handle != rule.table_handle {
                             diff.rehandled_count += 1;
                         }
                     }
                     s.handle = rule.handle;
+                    s.table_handle = rule.table_handle;
                     s.last_counter = rule.counter;
                     s.text_hash = th;
                     (s, delta)
@@ -426,6 +435,7 @@ impl Tracker {
                         first_seen_ms: now_ms,
                         last_hit_ms: None,
                         total: Counter::default(),
+                        table_handle: rule.table_handle,
                         handle: rule.handle,
                         last_counter: rule.counter,
                         text_hash: th,
@@ -513,6 +523,7 @@ mod tests {
             family: "inet".into(),
             table: "fw".into(),
             chain: chain.into(),
+            table_handle: 1,
             handle,
             comment: comment.map(str::to_string),
             text: text.into(),
@@ -666,6 +677,19 @@ mod tests {
         assert_eq!(d.tables_removed.len(), 1);
         let smtp = t.state(&o.rules[2].key).expect("25 again");
         assert_eq!(smtp.first_seen_ms, 1_000, "retired state restored");
+    }
+
+    #[test]
+    fn recreated_table_is_a_reset_even_with_the_same_rule_handles() {
+        // `flush ruleset` + reload: rule handles restart per table, so they come back equal;
+        // the table's handle is new, and the counter (already above its old value) is new.
+        let mut t = Tracker::new();
+        t.observe(&sample(vec![rule("in", 2, Some("a"), "accept", 10)]), 0);
+        let mut r = rule("in", 2, Some("a"), "accept", 25);
+        r.table_handle = 9;
+        let o = t.observe(&sample(vec![r]), 5_000);
+        assert_eq!(o.rules[0].delta.packets, 25);
+        assert_eq!(o.reload.expect("reload").rehandled_count, 1);
     }
 
     #[test]

@@ -373,6 +373,7 @@ mod tests {
             family: "inet".into(),
             table: "fw".into(),
             chain: "in".into(),
+            table_handle: 1,
             handle,
             comment: comment.map(str::to_string),
             text: format!("tcp dport {handle} counter accept"),

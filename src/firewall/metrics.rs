@@ -386,6 +386,7 @@ mod tests {
             family: "inet".into(),
             table: "fw".into(),
             chain: chain.into(),
+            table_handle: 1,
             handle,
             comment: comment.map(str::to_string),
             text: text.into(),

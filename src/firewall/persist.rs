@@ -238,6 +238,7 @@ mod tests {
                     packets: u64::from(i),
                     bytes: u64::MAX,
                 },
+                table_handle: 1,
                 handle: u64::from(i) + 4,
                 last_counter: (i % 5 != 0).then_some(Counter::default()),
                 text_hash: 42,
