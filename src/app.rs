@@ -262,6 +262,8 @@ pub struct App {
     pub nat64: Shared<Option<crate::nat64::Nat64Snapshot>>,
     /// Dropped traffic, published by the NFLOG thread (`drops::live`).
     pub drops: Shared<crate::drops::live::DropsView>,
+    /// Firewall insight: rule identity, rates, hot/dead rules, nft metrics, managed sets.
+    pub insight: crate::firewall::insight_area::InsightArea,
 }
 
 impl App {
@@ -283,6 +285,7 @@ impl App {
             wan: crate::wan::service::WanHandle::default(),
             nat64: Shared::new(None),
             drops: Shared::default(),
+            insight: Default::default(),
         }
     }
 

@@ -27,6 +27,7 @@ pub const AREA_STARTS: &[AreaStart] = &[
     // Relays first: their pins go to the safe level before anything else starts.
     crate::relays::area::start,
     crate::firewall::sampler::start,
+    crate::firewall::insight_area::start,
     crate::wan::service::start,
     crate::nat64::start,
     crate::drops::live::start,
@@ -36,6 +37,7 @@ pub const AREA_STARTS: &[AreaStart] = &[
 pub const AREA_STOPS: &[AreaStop] = &[
     // One area per line, so areas merge without conflicts.
     crate::relays::area::stop,
+    crate::firewall::insight_area::stop,
 ];
 
 /// Why the daemon stopped with an error.

@@ -25,6 +25,7 @@ pub mod expr;
 pub mod history;
 pub mod identity;
 pub mod insight;
+pub mod insight_area;
 pub mod labels;
 pub mod metrics;
 pub mod persist;

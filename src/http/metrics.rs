@@ -68,6 +68,12 @@ impl MetricsWriter {
         self.out.push('\n');
     }
 
+    /// Appends families an area rendered itself, HELP and TYPE lines included (the firewall
+    /// renders its label blocks once per ruleset shape, not once per scrape).
+    pub fn raw(&mut self, text: &str) {
+        self.out.push_str(text);
+    }
+
     /// The finished text.
     pub fn finish(self) -> String {
         self.out

@@ -22,6 +22,7 @@ pub type AreaMetrics = fn(&App, &mut MetricsWriter);
 pub const AREA_ROUTES: &[AreaRoute] = &[
     // One area per line, so areas merge without conflicts.
     crate::firewall::api::route,
+    crate::firewall::insight_area::route,
     crate::relays::area::route,
     crate::wan::api::route,
     crate::nat64::api::route,
@@ -31,6 +32,7 @@ pub const AREA_ROUTES: &[AreaRoute] = &[
 /// Each area's metric families, rendered after the daemon's own.
 pub const AREA_METRICS: &[AreaMetrics] = &[
     // One area per line, so areas merge without conflicts.
+    crate::firewall::insight_area::metrics,
     crate::relays::area::metrics,
     crate::wan::metrics::render,
     crate::nat64::metrics::render,
