@@ -21,7 +21,7 @@ fn states(generation: u64) -> Vec<(RuleKey, RuleState)> {
                 RuleKey {
                     family: "inet".into(),
                     table: "fw".into(),
-                    chain: format!("c{}", i % 50),
+                    chain: format!("c{}", i % 50).into(),
                     anchor: Anchor::Comment(format!("rule {i} with a comment of some length")),
                     ordinal: 0,
                 },
@@ -36,6 +36,8 @@ fn states(generation: u64) -> Vec<(RuleKey, RuleState)> {
                     handle: u64::from(i),
                     last_counter: Some(Counter::default()),
                     text_hash: 0,
+                    index: 0,
+                    seen: 0,
                 },
             )
         })

@@ -73,7 +73,9 @@ pub struct History {
     /// Current minute (Unix ms / 60,000) and its slot is `minute % SLOTS`.
     minute: u64,
     last_sample_ms: Option<u64>,
-    rings: HashMap<Arc<RuleKey>, Ring>,
+    /// Boxed: a map's buckets stay small (a 16k-bucket table of inline rings would hold
+    /// 8 MB at 10k rules, half of it empty).
+    rings: HashMap<Arc<RuleKey>, Box<Ring>>,
     watched: HashSet<Arc<RuleKey>>,
     fine: HashMap<Arc<RuleKey>, VecDeque<FinePoint>>,
 }
@@ -106,16 +108,18 @@ impl History {
             rules_seen += 1;
             present.insert(&r.key);
             let timed = r.delta_timed && prev.is_some();
-            let ring = self.rings.entry(r.key.clone()).or_insert_with(|| Ring {
-                // A rule new in this sample: its delta covers the time since the previous
-                // sample (its counter started in between).
-                since_ms: if timed {
-                    prev.unwrap_or(now_ms)
-                } else {
-                    now_ms
-                },
-                packets: [0.0; SLOTS],
-                bytes: [0.0; SLOTS],
+            let ring = self.rings.entry(r.key.clone()).or_insert_with(|| {
+                Box::new(Ring {
+                    // A rule new in this sample: its delta covers the time since the previous
+                    // sample (its counter started in between).
+                    since_ms: if timed {
+                        prev.unwrap_or(now_ms)
+                    } else {
+                        now_ms
+                    },
+                    packets: [0.0; SLOTS],
+                    bytes: [0.0; SLOTS],
+                })
             });
             if !timed || (r.delta.packets == 0 && r.delta.bytes == 0) {
                 // Untimed: counted at unknown times, part of the totals but of no rate.

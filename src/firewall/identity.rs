@@ -29,10 +29,11 @@ pub struct Counter {
 /// converted into this.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSample {
-    /// `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev`.
-    pub family: String,
-    pub table: String,
-    pub chain: String,
+    /// `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev`. (Names are shared `Arc<str>`: one
+    /// allocation per table and chain, not per rule, and keys share them.)
+    pub family: Arc<str>,
+    pub table: Arc<str>,
+    pub chain: Arc<str>,
     /// The kernel's handle of the rule's table. Handles of rules are numbered per table, so
     /// `flush ruleset` and a reload give the rules the same handles again: only the table's
     /// handle (numbered per namespace) tells the new incarnation from the old.
@@ -81,9 +82,9 @@ pub enum Anchor {
 /// The identity of a rule across reloads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RuleKey {
-    pub family: String,
-    pub table: String,
-    pub chain: String,
+    pub family: Arc<str>,
+    pub table: Arc<str>,
+    pub chain: Arc<str>,
     pub anchor: Anchor,
     /// 0 for the first rule with this anchor in the chain, 1 for the second, ...
     pub ordinal: u32,
@@ -194,6 +195,12 @@ pub struct RuleState {
     pub last_counter: Option<Counter>,
     /// Hash of the rule's text at the last reading, to see a changed rule.
     pub text_hash: u64,
+    /// Index of the rule in the last sample (names it when it is removed).
+    #[serde(skip)]
+    pub index: u32,
+    /// The sample that last saw the rule.
+    #[serde(skip)]
+    pub seen: u64,
 }
 
 impl RuleState {
@@ -206,9 +213,9 @@ impl RuleState {
 /// A rule as a reload event names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleRef {
-    pub family: String,
-    pub table: String,
-    pub chain: String,
+    pub family: Arc<str>,
+    pub table: Arc<str>,
+    pub chain: Arc<str>,
     pub handle: u64,
     pub comment: Option<String>,
     pub text: String,
@@ -324,8 +331,8 @@ pub struct Tracker {
     live: HashMap<Arc<RuleKey>, RuleState>,
     /// Vanished rules (or rules restored from disk and not seen yet), with when they left.
     retired: HashMap<Arc<RuleKey>, (RuleState, u64)>,
-    /// Live rule texts, for naming removed rules in a diff.
-    texts: HashMap<Arc<RuleKey>, RuleRef>,
+    /// The previous sample, for naming removed rules in a diff.
+    prev: Option<Arc<RulesetSample>>,
     tables: BTreeSet<TableRef>,
     samples: u64,
 }
@@ -365,94 +372,103 @@ impl Tracker {
     }
 
     /// Takes one sample: matches rules to their state, computes deltas, and diffs.
-    pub fn observe(&mut self, sample: &RulesetSample, now_ms: u64) -> Observation {
+    pub fn observe(&mut self, sample: Arc<RulesetSample>, now_ms: u64) -> Observation {
         let first = self.samples == 0;
         self.samples += 1;
         let keys = keys_for(&sample.rules);
         let mut diff = ReloadDiff::default();
-        let mut next: HashMap<Arc<RuleKey>, RuleState> = HashMap::with_capacity(keys.len());
-        let mut texts: HashMap<Arc<RuleKey>, RuleRef> = HashMap::with_capacity(keys.len());
         let mut out = Vec::with_capacity(keys.len());
+        // States are updated in place (no second map of 10k rules per sample); `seen` marks
+        // the ones this sample has.
+        let generation = self.samples;
 
-        for (key, rule) in keys.into_iter().zip(&sample.rules) {
+        for (index, (key, rule)) in keys.into_iter().zip(&sample.rules).enumerate() {
             let th = text_hash(&rule.text);
-            let (key, prev, was_live) = match self.live.remove_entry(&key) {
-                Some((k, s)) => (k, Some(s), true),
-                None => match self.retired.remove_entry(&key) {
-                    Some((k, (s, _))) => (k, Some(s), false),
-                    None => (Arc::new(key), None, false),
-                },
-            };
-            let (state, delta) = match prev {
-                Some(mut s) => {
-                    let delta = match (rule.counter, s.last_counter) {
-                        (Some(c), Some(last))
-                            if s.handle == rule.handle
-                                && s.table_handle == rule.table_handle
-                                && c.packets >= last.packets
-                                && c.bytes >= last.bytes =>
-                        {
-                            Counter {
-                                packets: c.packets - last.packets,
-                                bytes: c.bytes - last.bytes,
-                            }
-                        }
-                        // A new handle or a counter that went back: a reload or a reset.
-                        // The counter started again at zero.
-                        (Some(c), _) => c,
-                        _ => Counter::default(),
-                    };
-                    if !first {
-                        if !was_live {
-                            ReloadDiff::push(
-                                &mut diff.added,
-                                &mut diff.added_count,
-                                RuleRef::of(rule),
-                            );
-                        } else if s.text_hash != th {
-                            ReloadDiff::push(
-                                &mut diff.changed,
-                                &mut diff.changed_count,
-                                RuleRef::of(rule),
-                            );
-                        } else if s.handle != rule.handle || s.table_handle != rule.table_handle {
-                            diff.rehandled_count += 1;
-                        }
-                    }
-                    s.handle = rule.handle;
-                    s.table_handle = rule.table_handle;
-                    s.last_counter = rule.counter;
-                    s.text_hash = th;
-                    (s, delta)
-                }
+            let (key, was_live) = match self.live.get_key_value(&key) {
+                Some((k, _)) => (k.clone(), true),
                 None => {
-                    // A rule never seen: its counter so far happened at unknown times
-                    // before we looked, so it is neither a delta nor a hit.
+                    let (k, s) = match self.retired.remove_entry(&key) {
+                        Some((k, (s, _))) => (k, s),
+                        None => {
+                            // A rule never seen: its counter so far happened at unknown
+                            // times before we looked, so it is neither a delta nor a hit.
+                            if !first {
+                                ReloadDiff::push(
+                                    &mut diff.added,
+                                    &mut diff.added_count,
+                                    RuleRef::of(rule),
+                                );
+                            }
+                            let k = Arc::new(key);
+                            let s = RuleState {
+                                first_seen_ms: now_ms,
+                                last_hit_ms: None,
+                                total: Counter::default(),
+                                table_handle: rule.table_handle,
+                                handle: rule.handle,
+                                last_counter: rule.counter,
+                                text_hash: th,
+                                index: index as u32,
+                                seen: generation,
+                            };
+                            self.live.insert(k.clone(), s);
+                            out.push(RuleObs {
+                                key: k,
+                                delta: Counter::default(),
+                                delta_timed: !first,
+                            });
+                            continue;
+                        }
+                    };
                     if !first {
                         ReloadDiff::push(&mut diff.added, &mut diff.added_count, RuleRef::of(rule));
                     }
-                    let s = RuleState {
-                        first_seen_ms: now_ms,
-                        last_hit_ms: None,
-                        total: Counter::default(),
-                        table_handle: rule.table_handle,
-                        handle: rule.handle,
-                        last_counter: rule.counter,
-                        text_hash: th,
-                    };
-                    (s, Counter::default())
+                    self.live.insert(k.clone(), s);
+                    (k, false)
                 }
             };
-            let mut state = state;
-            state.total.packets = state.total.packets.saturating_add(delta.packets);
-            state.total.bytes = state.total.bytes.saturating_add(delta.bytes);
-            if delta.packets > 0 {
-                state.last_hit_ms = Some(now_ms);
+            let Some(s) = self.live.get_mut(&key) else {
+                continue;
+            };
+            let delta = match (rule.counter, s.last_counter) {
+                (Some(c), Some(last))
+                    if s.handle == rule.handle
+                        && s.table_handle == rule.table_handle
+                        && c.packets >= last.packets
+                        && c.bytes >= last.bytes =>
+                {
+                    Counter {
+                        packets: c.packets - last.packets,
+                        bytes: c.bytes - last.bytes,
+                    }
+                }
+                // A new handle, a recreated table or a counter that went back: a reload or
+                // a reset. The counter started again at zero.
+                (Some(c), _) => c,
+                _ => Counter::default(),
+            };
+            if !first && was_live {
+                if s.text_hash != th {
+                    ReloadDiff::push(
+                        &mut diff.changed,
+                        &mut diff.changed_count,
+                        RuleRef::of(rule),
+                    );
+                } else if s.handle != rule.handle || s.table_handle != rule.table_handle {
+                    diff.rehandled_count += 1;
+                }
             }
-            texts.insert(key.clone(), RuleRef::of(rule));
-            // A duplicate key can only come from keys_for numbering them apart, so insert
-            // never overwrites.
-            next.insert(key.clone(), state);
+            s.handle = rule.handle;
+            s.table_handle = rule.table_handle;
+            s.last_counter = rule.counter;
+            s.text_hash = th;
+            s.index = index as u32;
+            s.seen = generation;
+            s.total.packets = s.total.packets.saturating_add(delta.packets);
+            s.total.bytes = s.total.bytes.saturating_add(delta.bytes);
+            if delta.packets > 0 {
+                s.last_hit_ms = Some(now_ms);
+            }
             out.push(RuleObs {
                 key,
                 delta,
@@ -460,17 +476,33 @@ impl Tracker {
             });
         }
 
-        // Whatever is left in `live` vanished in this sample.
-        for (k, s) in self.live.drain() {
-            if !first {
-                if let Some(r) = self.texts.get(&k) {
-                    ReloadDiff::push(&mut diff.removed, &mut diff.removed_count, r.clone());
+        // Whatever this sample did not mark vanished.
+        if self.live.len() > out.len() {
+            let gone: Vec<Arc<RuleKey>> = self
+                .live
+                .iter()
+                .filter(|(_, s)| s.seen != generation)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                if let Some(s) = self.live.remove(&k) {
+                    if !first {
+                        if let Some(r) = self
+                            .prev
+                            .as_ref()
+                            .and_then(|p| p.rules.get(s.index as usize))
+                        {
+                            ReloadDiff::push(
+                                &mut diff.removed,
+                                &mut diff.removed_count,
+                                RuleRef::of(r),
+                            );
+                        }
+                    }
+                    self.retired.insert(k, (s, now_ms));
                 }
             }
-            self.retired.insert(k, (s, now_ms));
         }
-        self.live = next;
-        self.texts = texts;
         self.prune_retired(now_ms);
 
         let tables: BTreeSet<TableRef> = sample.tables.iter().cloned().collect();
@@ -479,6 +511,7 @@ impl Tracker {
             diff.tables_removed = self.tables.difference(&tables).cloned().collect();
         }
         self.tables = tables;
+        self.prev = Some(sample);
 
         Observation {
             rules: out,
@@ -534,6 +567,10 @@ mod tests {
         }
     }
 
+    fn obs(t: &mut Tracker, s: &RulesetSample, now: u64) -> Observation {
+        t.observe(Arc::new(s.clone()), now)
+    }
+
     fn sample(rules: Vec<RuleSample>) -> RulesetSample {
         RulesetSample {
             tables: vec![TableRef {
@@ -586,23 +623,33 @@ mod tests {
     #[test]
     fn deltas_never_negative_across_reset_and_reload() {
         let mut t = Tracker::new();
-        let o = t.observe(&sample(vec![rule("in", 1, Some("a"), "accept", 100)]), 0);
+        let o = obs(
+            &mut t,
+            &sample(vec![rule("in", 1, Some("a"), "accept", 100)]),
+            0,
+        );
         assert_eq!(
             o.rules[0].delta,
             Counter::default(),
             "first sight is a baseline"
         );
         assert!(o.reload.is_none());
-        let o = t.observe(
+        let o = obs(
+            &mut t,
             &sample(vec![rule("in", 1, Some("a"), "accept", 150)]),
             5_000,
         );
         assert_eq!(o.rules[0].delta.packets, 50);
         // `nft reset counters`: same handle, counter back to 7.
-        let o = t.observe(&sample(vec![rule("in", 1, Some("a"), "accept", 7)]), 10_000);
+        let o = obs(
+            &mut t,
+            &sample(vec![rule("in", 1, Some("a"), "accept", 7)]),
+            10_000,
+        );
         assert_eq!(o.rules[0].delta.packets, 7);
         // `nft -f`: new handle, counter restarted and already at 200 (higher than before!).
-        let o = t.observe(
+        let o = obs(
+            &mut t,
             &sample(vec![rule("in", 9, Some("a"), "accept", 200)]),
             15_000,
         );
@@ -626,13 +673,13 @@ mod tests {
             rule("in", 2, None, "tcp dport 80 accept", 0),
             rule("in", 3, None, "tcp dport 25 accept", 0),
         ]);
-        t.observe(&v1, 1_000);
+        obs(&mut t, &v1, 1_000);
         let mut v1b = v1.clone();
         v1b.rules[0].counter = Some(Counter {
             packets: 3,
             bytes: 180,
         });
-        t.observe(&v1b, 2_000);
+        obs(&mut t, &v1b, 2_000);
         // Reload: ssh rule changed port (same comment), port 80 kept, 25 removed, 443 added,
         // and a new table appeared.
         let mut v2 = sample(vec![
@@ -644,7 +691,7 @@ mod tests {
             family: "ip".into(),
             name: "nat".into(),
         });
-        let o = t.observe(&v2, 3_000);
+        let o = obs(&mut t, &v2, 3_000);
         let d = o.reload.expect("diff");
         assert_eq!(d.changed_count, 1);
         assert_eq!(d.changed[0].text, "tcp dport 2222 accept");
@@ -672,7 +719,7 @@ mod tests {
         assert_eq!(https.first_seen_ms, 3_000);
 
         // The table vanishes again; the removed rule comes back with its first-seen.
-        let o = t.observe(&v1, 4_000);
+        let o = obs(&mut t, &v1, 4_000);
         let d = o.reload.expect("diff");
         assert_eq!(d.tables_removed.len(), 1);
         let smtp = t.state(&o.rules[2].key).expect("25 again");
@@ -684,10 +731,14 @@ mod tests {
         // `flush ruleset` + reload: rule handles restart per table, so they come back equal;
         // the table's handle is new, and the counter (already above its old value) is new.
         let mut t = Tracker::new();
-        t.observe(&sample(vec![rule("in", 2, Some("a"), "accept", 10)]), 0);
+        obs(
+            &mut t,
+            &sample(vec![rule("in", 2, Some("a"), "accept", 10)]),
+            0,
+        );
         let mut r = rule("in", 2, Some("a"), "accept", 25);
         r.table_handle = 9;
-        let o = t.observe(&sample(vec![r]), 5_000);
+        let o = obs(&mut t, &sample(vec![r]), 5_000);
         assert_eq!(o.rules[0].delta.packets, 25);
         assert_eq!(o.reload.expect("reload").rehandled_count, 1);
     }
@@ -696,19 +747,20 @@ mod tests {
     fn identical_resample_is_not_a_reload() {
         let mut t = Tracker::new();
         let s = sample(vec![rule("in", 1, None, "accept", 1)]);
-        t.observe(&s, 0);
-        assert!(t.observe(&s, 5_000).reload.is_none());
+        obs(&mut t, &s, 0);
+        assert!(obs(&mut t, &s, 5_000).reload.is_none());
     }
 
     #[test]
     fn restore_continues_counting_when_handle_unchanged() {
         let mut t = Tracker::new();
         let s = sample(vec![rule("in", 1, Some("a"), "accept", 10)]);
-        t.observe(&s, 0);
+        obs(&mut t, &s, 0);
         let saved: Vec<(RuleKey, RuleState)> =
             t.states().map(|(k, s)| (k.clone(), s.clone())).collect();
         let mut t2 = Tracker::restore(saved, 100_000);
-        let o = t2.observe(
+        let o = obs(
+            &mut t2,
             &sample(vec![rule("in", 1, Some("a"), "accept", 25)]),
             100_000,
         );
@@ -734,12 +786,12 @@ mod tests {
                     )
                 })
                 .collect();
-            t.observe(&sample(rules), round * 1000);
+            obs(&mut t, &sample(rules), round * 1000);
         }
         let (live, retired) = t.len();
         assert_eq!(live, 800);
         assert_eq!(retired, 1000);
-        t.observe(&sample(vec![]), RETIRED_KEEP_MS + 10_000);
+        obs(&mut t, &sample(vec![]), RETIRED_KEEP_MS + 10_000);
         assert_eq!(t.len(), (0, 800), "older than the keep time: dropped");
     }
 
@@ -748,8 +800,8 @@ mod tests {
         let mut t = Tracker::new();
         let mut r = rule("in", 1, None, "accept", 0);
         r.counter = None;
-        t.observe(&sample(vec![r.clone()]), 0);
-        let o = t.observe(&sample(vec![r]), 5_000);
+        obs(&mut t, &sample(vec![r.clone()]), 0);
+        let o = obs(&mut t, &sample(vec![r]), 5_000);
         assert_eq!(o.rules[0].delta, Counter::default());
         assert!(t.state(&o.rules[0].key).expect("s").never_hit());
     }

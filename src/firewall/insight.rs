@@ -11,7 +11,6 @@
 //!
 //! Pure: every call takes `now_ms` (Unix milliseconds).
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -65,9 +64,9 @@ impl FromStr for Sort {
 /// A rule as `GET /api/v1/firewall/rules` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleView {
-    pub family: String,
-    pub table: String,
-    pub chain: String,
+    pub family: Arc<str>,
+    pub table: Arc<str>,
+    pub chain: Arc<str>,
     pub handle: u64,
     /// Stable across reloads, unique in the chain (empty for the first rule with a comment).
     pub id: String,
@@ -97,10 +96,6 @@ pub struct RuleView {
     pub sparkline: Option<Sparkline>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fine: Option<Vec<FinePoint>>,
-    #[serde(skip)]
-    last_hit_ms: Option<u64>,
-    #[serde(skip)]
-    first_seen_ms: u64,
 }
 
 /// What `GET /api/v1/firewall/rules` asks for.
@@ -132,10 +127,25 @@ pub struct Insight {
     history: History,
     labels: RuleLabels,
     keys: Vec<Arc<RuleKey>>,
-    sample: RulesetSample,
+    sample: Arc<RulesetSample>,
     counters: Vec<NamedCounterSample>,
     sets: Vec<SetSample>,
     reloads: u64,
+}
+
+/// What sorting needs of one rule, without building its view.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    i: usize,
+    measurable: bool,
+    never_hit: bool,
+    pps: f64,
+    pps15: f64,
+    bps: f64,
+    first_seen: u64,
+    last_hit: Option<u64>,
+    packets: u64,
+    bytes: u64,
 }
 
 impl Insight {
@@ -159,7 +169,8 @@ impl Insight {
         sets: Vec<SetSample>,
         now_ms: u64,
     ) -> Option<ReloadDiff> {
-        let obs = self.tracker.observe(&sample, now_ms);
+        let sample = Arc::new(sample);
+        let obs = self.tracker.observe(sample.clone(), now_ms);
         self.history.record(
             now_ms,
             obs.rules
@@ -178,29 +189,16 @@ impl Insight {
         if obs.reload.is_some() {
             self.reloads += 1;
         }
-        let hot = self.rules(
-            &RulesQuery {
-                sort: Sort::Hot,
-                limit: Some(WATCH_TOP),
-                ..RulesQuery::default()
-            },
-            now_ms,
-        );
-        let watch: Vec<Arc<RuleKey>> = hot
+        // The page's top list gets fine history: the hottest rules that moved.
+        let mut rows: Vec<Row> = self.rows(now_ms).filter(|r| r.pps > 0.0).collect();
+        sort_rows(&mut rows, Sort::Hot);
+        let watch: Vec<Arc<RuleKey>> = rows
             .iter()
-            .filter(|v| v.rate_pps.is_some_and(|r| r > 0.0))
-            .filter_map(|v| self.key_of(v))
+            .take(WATCH_TOP)
+            .filter_map(|r| self.keys.get(r.i).cloned())
             .collect();
         self.history.watch(watch);
         obs.reload
-    }
-
-    fn key_of(&self, v: &RuleView) -> Option<Arc<RuleKey>> {
-        self.sample
-            .rules
-            .iter()
-            .position(|r| r.handle == v.handle && r.table == v.table && r.family == v.family)
-            .and_then(|i| self.keys.get(i).cloned())
     }
 
     /// Rule states (live and recently vanished) for persistence.
@@ -218,24 +216,53 @@ impl Insight {
         &self.history
     }
 
-    /// The rules, sorted and limited.
-    pub fn rules(&self, q: &RulesQuery, now_ms: u64) -> Vec<RuleView> {
-        let mut views: Vec<RuleView> = self
-            .sample
+    fn rows(&self, now_ms: u64) -> impl Iterator<Item = Row> + '_ {
+        self.sample
             .rules
             .iter()
             .zip(&self.keys)
             .enumerate()
-            .map(|(i, (r, k))| self.view(i, r, k, q, now_ms))
-            .collect();
-        sort_views(&mut views, q.sort);
-        if let Some(n) = q.limit {
-            views.truncate(n);
-        }
-        views
+            .map(move |(i, (r, k))| {
+                let st = self.tracker.state(k);
+                let measurable = r.counter.is_some();
+                let rates = if measurable {
+                    self.history.rates(k, now_ms)
+                } else {
+                    None
+                };
+                let last_hit = st.and_then(|s| s.last_hit_ms);
+                Row {
+                    i,
+                    measurable,
+                    never_hit: measurable && last_hit.is_none(),
+                    pps: rates.map_or(0.0, |r| r.pps_1m),
+                    pps15: rates.map_or(0.0, |r| r.pps_15m),
+                    bps: rates.map_or(0.0, |r| r.bps_1m),
+                    first_seen: st.map_or(now_ms, |s| s.first_seen_ms),
+                    last_hit,
+                    packets: r.counter.map_or(0, |c| c.packets),
+                    bytes: r.counter.map_or(0, |c| c.bytes),
+                }
+            })
     }
 
-    fn view(&self, i: usize, r: &RuleSample, k: &RuleKey, q: &RulesQuery, now_ms: u64) -> RuleView {
+    /// The rules, sorted and limited. Sorting works on small rows; only the rules returned
+    /// are turned into views.
+    pub fn rules(&self, q: &RulesQuery, now_ms: u64) -> Vec<RuleView> {
+        let mut rows: Vec<Row> = self.rows(now_ms).collect();
+        sort_rows(&mut rows, q.sort);
+        let n = q.limit.unwrap_or(rows.len()).min(rows.len());
+        rows[..n]
+            .iter()
+            .filter_map(|row| {
+                let r = self.sample.rules.get(row.i)?;
+                let k = self.keys.get(row.i)?;
+                Some(self.view(r, k, q, now_ms))
+            })
+            .collect()
+    }
+
+    fn view(&self, r: &RuleSample, k: &RuleKey, q: &RulesQuery, now_ms: u64) -> RuleView {
         let st = self.tracker.state(k);
         let measurable = r.counter.is_some();
         let rates = if measurable {
@@ -244,7 +271,6 @@ impl Insight {
             None
         };
         let last_hit_ms = st.and_then(|s| s.last_hit_ms);
-        let first_seen_ms = st.map_or(now_ms, |s| s.first_seen_ms);
         RuleView {
             family: r.family.clone(),
             table: r.table.clone(),
@@ -253,7 +279,9 @@ impl Insight {
             id: k.short_id(),
             text: r.text.clone(),
             comment: r.comment.clone(),
-            labels: self.labels.nfprom(i).iter().cloned().collect(),
+            labels: metrics::nfprom_labels(r.comment.as_deref().unwrap_or(""))
+                .into_iter()
+                .collect(),
             packets: r.counter.map(|c| c.packets),
             bytes: r.counter.map(|c| c.bytes),
             rate_pps: rates.map(|r| r.pps_1m),
@@ -272,8 +300,6 @@ impl Insight {
                 None
             },
             fine: if q.fine { self.history.fine(k) } else { None },
-            last_hit_ms,
-            first_seen_ms,
         }
     }
 
@@ -298,29 +324,25 @@ impl Insight {
     }
 }
 
-fn sort_views(v: &mut [RuleView], sort: Sort) {
+fn sort_rows(v: &mut [Row], sort: Sort) {
     // Unmeasurable rules always go last, in ruleset order (the sort is stable).
-    let unmeasured_last = |a: &RuleView, b: &RuleView| b.measurable.cmp(&a.measurable);
-    let f = |x: Option<f64>| x.unwrap_or(0.0);
+    let unmeasured_last = |a: &Row, b: &Row| b.measurable.cmp(&a.measurable);
     match sort {
         Sort::Ruleset => {}
         Sort::Hot => v.sort_by(|a, b| {
             unmeasured_last(a, b)
-                .then_with(|| f(b.rate_pps).total_cmp(&f(a.rate_pps)))
-                .then_with(|| {
-                    let r15 = |x: &RuleView| x.rates.map_or(0.0, |r| r.pps_15m);
-                    r15(b).total_cmp(&r15(a))
-                })
-                .then_with(|| f(b.rate_bps).total_cmp(&f(a.rate_bps)))
+                .then_with(|| b.pps.total_cmp(&a.pps))
+                .then_with(|| b.pps15.total_cmp(&a.pps15))
+                .then_with(|| b.bps.total_cmp(&a.bps))
         }),
         Sort::Dead => v.sort_by(|a, b| {
             unmeasured_last(a, b)
                 .then_with(|| b.never_hit.cmp(&a.never_hit))
                 .then_with(|| {
                     if a.never_hit {
-                        a.first_seen_ms.cmp(&b.first_seen_ms)
+                        a.first_seen.cmp(&b.first_seen)
                     } else {
-                        a.last_hit_ms.cmp(&b.last_hit_ms)
+                        a.last_hit.cmp(&b.last_hit)
                     }
                 })
         }),
@@ -328,7 +350,6 @@ fn sort_views(v: &mut [RuleView], sort: Sort) {
             unmeasured_last(a, b)
                 .then_with(|| b.packets.cmp(&a.packets))
                 .then_with(|| b.bytes.cmp(&a.bytes))
-                .then(Ordering::Equal)
         }),
     }
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::identity::{ReloadDiff, RulesetSample};
-use super::insight::{Insight, RulesQuery, Sort};
+use super::insight::{Insight, RuleView, RulesQuery, Sort};
 use super::metrics::{NamedCounterSample, SetSample};
 use super::persist;
 use crate::app::{lock, App, Shared};
@@ -52,6 +52,21 @@ impl InsightArea {
     /// Samples taken so far.
     pub fn samples(&self) -> u64 {
         lock(&self.saved).samples
+    }
+
+    /// The rules, sorted and limited, at `now_ms`.
+    pub fn rules(&self, q: &RulesQuery, now_ms: u64) -> Vec<RuleView> {
+        self.read().rules(q, now_ms)
+    }
+
+    /// Renders the nft families from the current state (what each sample does once).
+    pub fn render_now(&self, out: &mut String) {
+        self.read().render_metrics(out);
+    }
+
+    /// Rules with coarse history and with fine history.
+    pub fn history_len(&self) -> (usize, usize) {
+        self.read().history().len()
     }
 }
 
@@ -116,10 +131,12 @@ pub fn feed(
     sets: Vec<SetSample>,
     now_ms: u64,
 ) -> Option<ReloadDiff> {
+    // Sized like the last text, so building it never doubles a large buffer.
+    let cap = app.insight.metrics.get().len();
     let (diff, text) = {
         let mut ins = app.insight.write();
         let diff = ins.observe(sample, counters, sets, now_ms);
-        let mut text = String::new();
+        let mut text = String::with_capacity(cap + cap / 16 + 4096);
         ins.render_metrics(&mut text);
         (diff, text)
     };

@@ -4,7 +4,8 @@
 //! is stable across reloads, see [`RuleKey::short_id`]) and the nfprom-style labels parsed
 //! from comments (`nft(service=SSH;dir=in)`). The handle is not a label: `nft -f` changes
 //! every handle, and a handle label would start a new series for every rule on every
-//! reload. It is exported as the value of `pirouterd_nft_rule_handle` instead.
+//! reload. It is in the JSON API (`/api/v1/firewall/rules`), which names the same rules by
+//! the same `id`.
 //!
 //! Rules whose comments carry different keys still export: every rule gets every key seen
 //! in any comment, empty where it has none (Prometheus treats an empty label as absent).
@@ -69,6 +70,19 @@ pub fn parse_nfprom(comment: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The nfprom labels of a comment under their export names ([`label_name`]); of two keys
+/// that become one name, the first wins.
+pub fn nfprom_labels(comment: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    for (k, val) in parse_nfprom(comment) {
+        let name = label_name(&k);
+        if !v.iter().any(|(n, _)| *n == name) {
+            v.push((name, val));
+        }
+    }
+    v
+}
+
 /// Makes a valid, `snake_case` Prometheus label name of an nfprom key: camelCase becomes
 /// camel_case, characters outside `[a-z0-9_]` become `_`, a leading digit gets a `_`, a
 /// leading `__` (reserved) and the fixed label names get an `nft_` prefix.
@@ -117,8 +131,6 @@ pub fn escape_into(out: &mut String, v: &str) {
 pub struct RuleLabels {
     keys: Vec<Arc<RuleKey>>,
     blocks: Vec<Box<str>>,
-    /// nfprom labels per rule (export names), for the JSON API.
-    labels: Vec<Vec<(String, String)>>,
 }
 
 impl RuleLabels {
@@ -126,17 +138,7 @@ impl RuleLabels {
     pub fn build(keys: &[Arc<RuleKey>], rules: &[RuleSample]) -> RuleLabels {
         let parsed: Vec<Vec<(String, String)>> = rules
             .iter()
-            .map(|r| {
-                let mut v: Vec<(String, String)> = Vec::new();
-                for (k, val) in parse_nfprom(r.comment.as_deref().unwrap_or("")) {
-                    let name = label_name(&k);
-                    // Two keys may sanitise to one name: the first wins.
-                    if !v.iter().any(|(n, _)| *n == name) {
-                        v.push((name, val));
-                    }
-                }
-                v
-            })
+            .map(|r| nfprom_labels(r.comment.as_deref().unwrap_or("")))
             .collect();
         let union: BTreeSet<&str> = parsed
             .iter()
@@ -170,7 +172,6 @@ impl RuleLabels {
         RuleLabels {
             keys: keys.to_vec(),
             blocks,
-            labels: parsed,
         }
     }
 
@@ -187,11 +188,6 @@ impl RuleLabels {
     /// The label block of rule `i`.
     pub fn block(&self, i: usize) -> Option<&str> {
         self.blocks.get(i).map(|b| &**b)
-    }
-
-    /// The nfprom labels of rule `i` (export names), without the empty ones.
-    pub fn nfprom(&self, i: usize) -> &[(String, String)] {
-        self.labels.get(i).map(Vec::as_slice).unwrap_or(&[])
     }
 }
 
@@ -275,15 +271,6 @@ pub fn render(out: &mut String, m: &NftMetrics<'_>) {
     );
     for (_, _, c, b) in measured() {
         let _ = writeln!(out, "pirouterd_nft_rule_bytes_total{{{b}}} {}", c.bytes);
-    }
-    family(
-        out,
-        "pirouterd_nft_rule_handle",
-        "gauge",
-        "The rule's current handle (a value, not a label, so a reload does not start new series).",
-    );
-    for (_, r, _, b) in measured() {
-        let _ = writeln!(out, "pirouterd_nft_rule_handle{{{b}}} {}", r.handle);
     }
     family(
         out,
@@ -463,7 +450,6 @@ mod tests {
         assert!(b[4].contains(r#"comment="say \"hi\"\\\n""#), "{}", b[4]);
         let uniq: BTreeSet<&&str> = b.iter().collect();
         assert_eq!(uniq.len(), 5);
-        assert_eq!(l.nfprom(0).len(), 2);
     }
 
     #[test]

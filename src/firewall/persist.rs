@@ -242,6 +242,8 @@ mod tests {
                 handle: u64::from(i) + 4,
                 last_counter: (i % 5 != 0).then_some(Counter::default()),
                 text_hash: 42,
+                index: 0,
+                seen: 0,
             },
         )
     }

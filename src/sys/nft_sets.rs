@@ -1131,6 +1131,41 @@ fn render_elements(set: &SetInfo, mut raw: Vec<RawElem>) -> Vec<ElementView> {
     out
 }
 
+/// Decodes a receive buffer of `NFT_MSG_NEWSETELEM` messages (a GETSETELEM dump) into
+/// elements of `set`, as [`NftSets::elements`] does message by message. Pure: for tests and
+/// fuzzing.
+pub fn decode_elements_dump(set: &SetInfo, buf: &[u8]) -> Result<Vec<ElementView>, SetError> {
+    let what = "list elements";
+    let mut raw = Vec::new();
+    for m in messages(buf).ok_or(SetError::Decode { what })? {
+        if m.ty == nft_type(nfsys::NFT_MSG_NEWSETELEM) {
+            decode_elems(m.payload, &mut raw).ok_or(SetError::Decode { what })?;
+        }
+    }
+    Ok(render_elements(set, raw))
+}
+
+/// A set description for tests and fuzzing: the kernel's key type, length and flags.
+pub fn set_info(
+    family: Family,
+    table: &str,
+    name: &str,
+    flags: u32,
+    key_type: u32,
+    key_len: u32,
+) -> SetInfo {
+    SetInfo {
+        family,
+        table: table.into(),
+        name: name.into(),
+        flags,
+        key_type,
+        key_len,
+        fields: key_fields(key_type),
+        timeout_ms: None,
+    }
+}
+
 fn be_decrement(v: &[u8]) -> Vec<u8> {
     let mut out = v.to_vec();
     for b in out.iter_mut().rev() {
