@@ -153,17 +153,26 @@ pub fn text_hash(text: &str) -> u64 {
 
 /// Keys for every rule of a sample, in the same order.
 pub fn keys_for(rules: &[RuleSample]) -> Vec<RuleKey> {
-    let mut seen: HashMap<(&str, &str, &str, Anchor), u32> = HashMap::new();
+    // Ordinals only count beyond 0 for duplicates, which are rare: a map of borrowed
+    // anchors keeps this from copying every comment twice per sample.
+    #[derive(PartialEq, Eq, Hash)]
+    enum A<'a> {
+        C(&'a str),
+        T(u64),
+    }
+    let mut seen: HashMap<(&str, &str, &str, A<'_>), u32> = HashMap::with_capacity(rules.len());
     rules
         .iter()
         .map(|r| {
-            let anchor = match r.comment.as_deref() {
-                Some(c) if !c.is_empty() => Anchor::Comment(c.to_string()),
-                _ => Anchor::Text(text_hash(&r.text)),
+            let a = match r.comment.as_deref() {
+                Some(c) if !c.is_empty() => A::C(c),
+                _ => A::T(text_hash(&r.text)),
             };
-            let n = seen
-                .entry((&r.family, &r.table, &r.chain, anchor.clone()))
-                .or_insert(0);
+            let anchor = match a {
+                A::C(c) => Anchor::Comment(c.to_string()),
+                A::T(h) => Anchor::Text(h),
+            };
+            let n = seen.entry((&r.family, &r.table, &r.chain, a)).or_insert(0);
             let ordinal = *n;
             *n += 1;
             RuleKey {

@@ -68,10 +68,10 @@ impl MetricsWriter {
         self.out.push('\n');
     }
 
-    /// Appends families an area rendered itself, HELP and TYPE lines included (the firewall
-    /// renders its label blocks once per ruleset shape, not once per scrape).
-    pub fn raw(&mut self, text: &str) {
-        self.out.push_str(text);
+    /// The text so far, for an area that writes whole families itself, HELP and TYPE
+    /// lines included (the firewall writes label blocks it built once per ruleset shape).
+    pub fn buffer(&mut self) -> &mut String {
+        &mut self.out
     }
 
     /// The finished text.
