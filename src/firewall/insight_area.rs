@@ -11,20 +11,23 @@
 //!   /api/v1/firewall/sets/{family}/{table}/{set}/elements`.
 //! - [`metrics`], [`start`] (restores persisted state) and [`stop`] (saves it).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::json;
 
-use super::identity::{ReloadDiff, RulesetSample};
+use super::identity::{Counter, ReloadDiff, RuleSample, RulesetSample, TableRef};
 use super::insight::{Insight, RuleView, RulesQuery, Sort};
 use super::metrics::{NamedCounterSample, SetSample};
 use super::persist;
+use super::{Family, RulesetSnapshot};
 use crate::app::{lock, App};
 use crate::http::metrics::MetricsWriter;
 use crate::http::{ApiRequest, ApiResponse, Method};
-use crate::sys::nft_sets::{Family, NftSets, Op, SetError};
+use crate::sys::nft_sets::{NftSets, Op, SetError};
 
 /// The insight state the daemon shares between its sampler and its HTTP workers.
 #[derive(Debug, Default)]
@@ -72,11 +75,116 @@ impl InsightArea {
     }
 }
 
-/// Start hook: restores first-seen and last-hit times from the state directory. (The
-/// sampler that calls [`feed`] is the nftables area's.)
+/// How often the insight thread looks for a new ruleset snapshot.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Start hook: restores first-seen and last-hit times from the state directory, then
+/// starts the thread that feeds every new nftables snapshot (published by the nftables
+/// sampler on `app.firewall.latest`) into [`feed`].
 pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
     restore(app);
-    Vec::new()
+    let app = app.clone();
+    match std::thread::Builder::new()
+        .name("insight".into())
+        .spawn(move || run(&app))
+    {
+        Ok(h) => vec![h],
+        Err(e) => {
+            log::error!("cannot start the firewall insight thread: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn run(app: &App) {
+    let mut last: Option<Arc<RulesetSnapshot>> = None;
+    while !app.is_stopping() {
+        let view = app.firewall.latest.get();
+        if let Some(snap) = &view.snapshot {
+            if !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, snap)) {
+                let (sample, counters, sets) = from_snapshot(snap);
+                feed(app, sample, counters, sets, view.taken_ms);
+                last = Some(snap.clone());
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// What insight needs of a ruleset snapshot. Table and chain names are shared, not copied.
+pub fn from_snapshot(
+    snap: &RulesetSnapshot,
+) -> (RulesetSample, Vec<NamedCounterSample>, Vec<SetSample>) {
+    let families: HashMap<Family, Arc<str>> = snap
+        .tables
+        .iter()
+        .map(|t| (t.family, Arc::from(t.family.to_string())))
+        .collect();
+    let fam = |f: Family| -> Arc<str> {
+        families
+            .get(&f)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(f.to_string()))
+    };
+    let table_handles: HashMap<(Family, &str), u64> = snap
+        .tables
+        .iter()
+        .map(|t| ((t.family, &*t.name), t.handle))
+        .collect();
+    let sample = RulesetSample {
+        tables: snap
+            .tables
+            .iter()
+            .map(|t| TableRef {
+                family: t.family.to_string(),
+                name: t.name.to_string(),
+            })
+            .collect(),
+        rules: snap
+            .rules
+            .iter()
+            .map(|r| RuleSample {
+                family: fam(r.family()),
+                table: r.table().clone(),
+                chain: r.chain().clone(),
+                table_handle: table_handles
+                    .get(&(r.family(), &**r.table()))
+                    .copied()
+                    .unwrap_or(0),
+                handle: r.handle,
+                comment: r.comment().map(str::to_string),
+                text: r.text().to_string(),
+                counter: r.has_counter().then_some(Counter {
+                    packets: r.counter.packets,
+                    bytes: r.counter.bytes,
+                }),
+            })
+            .collect(),
+    };
+    let counters = snap
+        .counters()
+        .map(|(o, c)| NamedCounterSample {
+            family: o.family.to_string(),
+            table: o.table.to_string(),
+            name: o.name.to_string(),
+            packets: c.packets,
+            bytes: c.bytes,
+        })
+        .collect();
+    let sets = snap
+        .sets
+        .iter()
+        .filter(|s| !s.flags.anonymous)
+        .filter_map(|s| {
+            Some(SetSample {
+                family: s.family.to_string(),
+                table: s.table.to_string(),
+                name: s.name.to_string(),
+                elements: s.element_count?,
+            })
+        })
+        .collect();
+    (sample, counters, sets)
 }
 
 /// Loads persisted rule state into the app's insight.

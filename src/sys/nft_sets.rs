@@ -49,55 +49,8 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const HDR_LEN: usize = 16;
 const NFGEN_LEN: usize = 4;
 
-/// The nftables family of a table, as in `nft list set inet fw blocklist`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Inet,
-    Ip,
-    Ip6,
-    Arp,
-    Bridge,
-    Netdev,
-}
-
-impl Family {
-    /// Parses `inet`, `ip`, `ip6`, `arp`, `bridge`, `netdev`.
-    pub fn parse(s: &str) -> Option<Family> {
-        Some(match s {
-            "inet" => Family::Inet,
-            "ip" => Family::Ip,
-            "ip6" => Family::Ip6,
-            "arp" => Family::Arp,
-            "bridge" => Family::Bridge,
-            "netdev" => Family::Netdev,
-            _ => return None,
-        })
-    }
-
-    fn nfproto(self) -> u8 {
-        match self {
-            Family::Inet => 1,
-            Family::Ip => 2,
-            Family::Arp => 3,
-            Family::Netdev => 5,
-            Family::Bridge => 7,
-            Family::Ip6 => 10,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::Inet => "inet",
-            Family::Ip => "ip",
-            Family::Ip6 => "ip6",
-            Family::Arp => "arp",
-            Family::Bridge => "bridge",
-            Family::Netdev => "netdev",
-        })
-    }
-}
+/// The nftables family (shared with the ruleset snapshot): `to_raw()` is the `nfgen_family`.
+pub use crate::firewall::Family;
 
 /// True when `managed` (the config's `firewall.managed_sets`, `"family/table/set"`) names
 /// this set.
@@ -713,7 +666,7 @@ fn be_increment(v: &[u8]) -> Option<Vec<u8>> {
 /// `first_seq..`, END. Returns the buffer and the sequence number of each element's message.
 pub fn encode_change(change: &ElementChange, first_seq: u32) -> (Vec<u8>, Vec<u32>) {
     let mut w = Writer::new();
-    let fam = change.set.family.nfproto();
+    let fam = change.set.family.to_raw();
     w.begin(
         NFNL_MSG_BATCH_BEGIN,
         NLM_F_REQUEST,
@@ -805,7 +758,7 @@ fn encode_getset(family: Family, table: &str, set: &str, seq: u32) -> Vec<u8> {
         nft_type(nfsys::NFT_MSG_GETSET),
         NLM_F_REQUEST | NLM_F_ACK,
         seq,
-        family.nfproto(),
+        family.to_raw(),
         0,
     );
     w.attr_str(nfsys::NFTA_SET_TABLE, table);
@@ -820,7 +773,7 @@ fn encode_getsetelem(set: &SetInfo, seq: u32) -> Vec<u8> {
         nft_type(nfsys::NFT_MSG_GETSETELEM),
         NLM_F_REQUEST | NLM_F_DUMP,
         seq,
-        set.family.nfproto(),
+        set.family.to_raw(),
         0,
     );
     w.attr_str(nfsys::NFTA_SET_ELEM_LIST_TABLE, &set.table);
