@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pirouterd::app::App;
 use pirouterd::config::{Config, ListenAddr};
@@ -418,6 +418,13 @@ fn main() {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     http.stop();
     let _ = std::fs::remove_dir_all(&dir);
+    let secs: u64 = std::env::var("DAEMON_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    if let Err(e) = real_daemon(n, secs, wrk_secs) {
+        println!("real daemon not measured: {e}");
+    }
 }
 
 fn app_rules(app: &App, sort: Sort, now: u64) -> usize {
@@ -431,4 +438,117 @@ fn app_rules(app: &App, sort: Sort, now: u64) -> usize {
             now,
         )
         .len()
+}
+
+/// The real binary in a namespace holding gen_ruleset.py's ruleset of `n` rules (every rule
+/// with a counter, nftables read every second): its resident memory after `secs`, and
+/// `/metrics` under 50 `wrk` clients inside the namespace.
+fn real_daemon(n: usize, secs: u64, wrk_secs: u64) -> Result<(), String> {
+    let local = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/bench/gen_ruleset.py"
+    );
+    let gen = if std::path::Path::new(local).exists() {
+        local
+    } else {
+        "/work/shared/bench/gen_ruleset.py"
+    };
+    let out = Command::new("python3")
+        .args([gen, "--rules", &n.to_string(), "--set-elements", "1000"])
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let ns = format!("pr-bench-insightd-{}", std::process::id());
+    let dir = std::env::temp_dir().join(&ns);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let ok = Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !ok.success() {
+        return Err("ip netns add failed (root needed)".into());
+    }
+    let result = (|| -> Result<(), String> {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &ns, "ip", "link", "set", "lo", "up"])
+            .status();
+        let mut load = Command::new("ip")
+            .args(["netns", "exec", &ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        load.stdin
+            .take()
+            .ok_or("stdin")?
+            .write_all(&out.stdout)
+            .map_err(|e| e.to_string())?;
+        if !load.wait().map_err(|e| e.to_string())?.success() {
+            return Err("nft -f refused the generated ruleset".into());
+        }
+        let cfg = dir.join("p.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[state]\ndir = \"{}\"\n[nat64]\nenabled = false\n[firewall]\ninterval = \"1s\"\n",
+                dir.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                env!("CARGO_BIN_EXE_pirouterd"),
+                "serve",
+                "--config",
+            ])
+            .arg(&cfg)
+            .args(["--listen", "127.0.0.1:19881"])
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_secs(secs));
+        // `ip netns exec` execs the daemon, so the child's pid is the daemon's.
+        let pid = child.id();
+        let status = |f: &str| -> u64 {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with(f))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let rss = status("VmRSS:");
+        let hwm = status("VmHWM:");
+        let wrk = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "wrk",
+                "-t2",
+                "-c50",
+                &format!("-d{wrk_secs}s"),
+                "--latency",
+                "http://127.0.0.1:19881/metrics",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let rss_after = status("VmRSS:");
+        println!(
+            "## real daemon: {n} rules (gen_ruleset.py), nftables read every 1 s, after {secs} s"
+        );
+        println!("daemon RSS {rss} KiB (peak so far {hwm} KiB); after wrk {rss_after} KiB");
+        println!(
+            "wrk -t2 -c50 -d{wrk_secs}s /metrics (inside the namespace):\n{}",
+            String::from_utf8_lossy(&wrk.stdout)
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(())
+    })();
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

@@ -16,6 +16,11 @@
 //!
 //! - [`identity`]: rule identity across reloads, reset-safe deltas, reload diffs.
 //! - [`history`]: per-rule rates (1 min, 15 min, 1 h) and sparklines in bounded memory.
+//! - [`insight`]: hot / never-hit / packets views of the rules; not-measurable rules.
+//! - [`persist`]: first-seen and last-hit times kept across restarts in the state dir.
+//! - [`metrics`]: the `pirouterd_nft_*` Prometheus families with nfprom labels.
+//! - [`insight_area`]: the daemon glue: the insight thread fed by the sampler's snapshots,
+//!   `/api/v1/firewall/rules`, managed-set routes (`sys::nft_sets`), metrics, events.
 //!
 //! Snapshots are meant to be published behind an `Arc` and shared by readers; names inside
 //! them are `Arc<str>` so a rule costs a few pointers plus its text and comment.
