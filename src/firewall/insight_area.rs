@@ -75,6 +75,10 @@ impl InsightArea {
     }
 }
 
+/// Least time between two saves caused by reloads: a script reloading in a loop makes at
+/// most one write a second.
+const SAVE_AFTER_RELOAD_GAP_MS: u64 = 1_000;
+
 /// How often the insight thread looks for a new ruleset snapshot.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -232,8 +236,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// Takes one ruleset sample at `now_ms`: updates identity and rates, logs a reload and
-/// tables coming and going as events, and saves rule state after a reload or every
-/// [`persist::SAVE_EVERY_MS`].
+/// tables coming and going as events, and saves rule state after a reload (at most once a
+/// second) or every [`persist::SAVE_EVERY_MS`].
 pub fn feed(
     app: &App,
     sample: RulesetSample,
@@ -248,7 +252,8 @@ pub fn feed(
     let due = {
         let mut s = lock(&app.insight.saved);
         s.samples += 1;
-        diff.is_some() || now_ms.saturating_sub(s.last_ms) >= persist::SAVE_EVERY_MS
+        let since = now_ms.saturating_sub(s.last_ms);
+        (diff.is_some() && since >= SAVE_AFTER_RELOAD_GAP_MS) || since >= persist::SAVE_EVERY_MS
     };
     if due {
         save(app, now_ms);
