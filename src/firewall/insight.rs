@@ -27,7 +27,9 @@ pub const WATCH_TOP: usize = 20;
 
 /// The hint shown for rules that cannot be measured.
 pub const NO_COUNTER_HINT: &str =
-    "this rule has no counter: add the `counter` statement to it (before the verdict) to measure it";
+    "this rule has no counter of its own: add the `counter` statement to it (before the verdict) \
+     to measure it (`counter name \"x\"` counts into the named counter x instead, shown under \
+     counters)";
 
 /// Orders of `GET /api/v1/firewall/rules?sort=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
