@@ -252,6 +252,8 @@ pub struct App {
     pub stopping: AtomicBool,
     /// Demo mode: sample data is labelled as such.
     pub demo: bool,
+    /// The `/metrics` body concurrent scrapes share (see `http::route`).
+    pub metrics_cache: Mutex<Option<(std::time::Instant, std::sync::Weak<[u8]>)>>,
     /// nftables: the latest snapshot and the set-element query channel.
     pub firewall: crate::firewall::api::FirewallState,
     /// Relays, switches and LEDs (set by the relays start hook).
@@ -280,6 +282,7 @@ impl App {
             token,
             stopping: AtomicBool::new(false),
             demo,
+            metrics_cache: Mutex::new(None),
             firewall: Default::default(),
             relays: std::sync::OnceLock::new(),
             wan: crate::wan::service::WanHandle::default(),

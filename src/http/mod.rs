@@ -8,6 +8,8 @@ pub mod metrics;
 pub mod route;
 pub mod server;
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 /// HTTP methods the API knows.
@@ -155,8 +157,9 @@ pub struct ApiResponse {
     pub content_type: &'static str,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
-    /// The body.
-    pub body: Vec<u8>,
+    /// The body. Shared, so one rendering (e.g. `/metrics`) can be written to many clients at
+    /// once without a copy each.
+    pub body: Arc<[u8]>,
 }
 
 impl ApiResponse {
@@ -167,7 +170,7 @@ impl ApiResponse {
                 status,
                 content_type: "application/json",
                 headers: Vec::new(),
-                body,
+                body: body.into(),
             },
             Err(e) => {
                 ApiResponse::error(500, "serialize", format!("cannot encode the answer: {e}"))
@@ -182,7 +185,7 @@ impl ApiResponse {
             status,
             content_type: "application/json",
             headers: Vec::new(),
-            body: v.to_string().into_bytes(),
+            body: v.to_string().into_bytes().into(),
         }
     }
 
@@ -203,11 +206,16 @@ impl ApiResponse {
 
     /// Plain bytes with a content type.
     pub fn bytes(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> ApiResponse {
+        ApiResponse::shared(status, content_type, body.into().into())
+    }
+
+    /// A body shared with other answers (no copy).
+    pub fn shared(status: u16, content_type: &'static str, body: Arc<[u8]>) -> ApiResponse {
         ApiResponse {
             status,
             content_type,
             headers: Vec::new(),
-            body: body.into(),
+            body,
         }
     }
 
