@@ -451,8 +451,9 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
         // Tokens are short: eight bytes at a time beats both a byte loop and a vectorised
         // search here (measured).
         let start = i;
-        i = find_byte(bytes, start, b' ');
-        let eq = Some(find_byte(&bytes[..i], start, b'=')).filter(|e| *e < i);
+        let (sp, eq) = find_space_and_eq(bytes, start);
+        i = sp;
+        let eq = Some(eq).filter(|e| *e < i);
         // Splitting at ASCII bytes keeps `str` boundaries valid.
         let tok = &s[start..i];
         if depth > 0 || bytes[start] == b'[' {
@@ -466,7 +467,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
             continue;
         }
         let Some(eq) = eq else {
-            if packed(tok.as_bytes()) == K_ARP {
+            if packed_at(bytes, start, i - start) == K_ARP {
                 arp = true;
                 ev.proto = Some(Proto::Arp);
             } else if ev.proto == Some(Proto::Tcp) {
@@ -479,7 +480,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
         let key = &s[start..eq];
         let value = &s[eq + 1..i];
         // Keys are compared as one integer each: no string comparison per candidate.
-        match packed(key.as_bytes()) {
+        match packed_at(bytes, start, eq - start) {
             K_IN => ev.in_iface = IfName::new(value),
             K_OUT => ev.out_iface = IfName::new(value),
             K_MAC => raw_mac_header(value, ev)?,
@@ -518,6 +519,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
     Ok(())
 }
 
+#[cfg(test)]
 /// Index of the first `needle` in `hay[from..]` (or `hay.len()`), eight bytes per step: a
 /// byte equal to the needle becomes zero after the xor, and the classic zero-byte test
 /// flags it (the lowest flag is always exact; only higher ones can be false).
@@ -542,6 +544,56 @@ fn find_byte(hay: &[u8], from: usize, needle: u8) -> usize {
         i += 1;
     }
     hay.len()
+}
+
+/// `(first ' ', first '=')` at or after `from` (each `hay.len()` if absent), in one pass of
+/// eight bytes per step: every token needs both, and scanning it once instead of twice is
+/// measurably faster. Same zero-byte test as [`find_byte`]; the '=' found is only used when
+/// it comes before the space, and the lowest flag of each mask is exact.
+#[inline(always)]
+fn find_space_and_eq(hay: &[u8], from: usize) -> (usize, usize) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const SP: u64 = LO * b' ' as u64;
+    const EQ: u64 = LO * b'=' as u64;
+    let mut i = from;
+    let mut eq = usize::MAX;
+    while let Some(Ok(w)) = hay.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let w = u64::from_le_bytes(w);
+        let (xs, xe) = (w ^ SP, w ^ EQ);
+        let ms = xs.wrapping_sub(LO) & !xs & HI;
+        if eq == usize::MAX {
+            let me = xe.wrapping_sub(LO) & !xe & HI;
+            if me != 0 {
+                eq = i + (me.trailing_zeros() / 8) as usize;
+            }
+        }
+        if ms != 0 {
+            return (i + (ms.trailing_zeros() / 8) as usize, eq.min(hay.len()));
+        }
+        i += 8;
+    }
+    while i < hay.len() {
+        match hay[i] {
+            b' ' => return (i, eq.min(hay.len())),
+            b'=' if eq == usize::MAX => eq = i,
+            _ => {}
+        }
+        i += 1;
+    }
+    (hay.len(), eq.min(hay.len()))
+}
+
+/// [`packed`] of `hay[start..start + len]`, with one load when eight bytes are there.
+#[inline(always)]
+fn packed_at(hay: &[u8], start: usize, len: usize) -> u64 {
+    if len > 8 || len == 0 {
+        return 0;
+    }
+    match hay.get(start..start + 8).map(<[u8; 8]>::try_from) {
+        Some(Ok(w)) => u64::from_le_bytes(w) & (u64::MAX >> (64 - 8 * len)),
+        _ => packed(&hay[start..start + len]),
+    }
 }
 
 /// Up to 8 bytes as one integer (0 for longer keys, which none of ours are).
@@ -763,6 +815,30 @@ mod tests {
                     .position(|b| *b == needle)
                     .map_or(hay.len(), |p| from + p);
                 assert_eq!(find_byte(hay, from, needle), want, "{from} {needle}");
+            }
+        }
+    }
+
+    #[test]
+    fn space_and_eq_scan_and_packed_load_agree_with_the_simple_ones() {
+        let hay = b"IN=eth0 OUT= MAC=00:11 SRC=1.2.3.4  DST==x  \x80\xff= =ARP MACPROTO=1";
+        for from in 0..=hay.len() {
+            let sp = find_byte(hay, from, b' ');
+            let eq = find_byte(&hay[..sp], from, b'=');
+            let (sp2, eq2) = find_space_and_eq(hay, from);
+            assert_eq!(sp2, sp, "{from}");
+            // Only an '=' before the space is used.
+            if eq < sp {
+                assert_eq!(eq2, eq, "{from}");
+            } else {
+                assert!(eq2 >= sp2, "{from}");
+            }
+            for len in 0..=(hay.len() - from).min(10) {
+                assert_eq!(
+                    packed_at(hay, from, len),
+                    packed(&hay[from..from + len]),
+                    "{from} {len}"
+                );
             }
         }
     }
