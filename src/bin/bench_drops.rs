@@ -6,7 +6,9 @@
 //! 2. The live aggregator under a flood from 1,000,000 distinct sources at 100,000 events
 //!    per simulated second: real events/s on one core, and RSS at each simulated minute.
 //!
-//! Options: `--mb N` (log size, default 256), `--minutes N` (flood length, default 10),
+//! Options: `--mb N` (log size, default 256), `--rounds N` (analyze rounds, default 7; each
+//! reader once per round, alternating, reported as median and range), `--minutes N` (flood
+//! length, default 10),
 //! `--keep FILE` (write the log there and keep it), `--input FILE` (analyse this file instead
 //! of generating one).
 
@@ -135,21 +137,54 @@ fn cpu_children() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Best (wall, cpu) over the rounds.
-#[derive(Clone, Copy)]
-struct Best(f64, f64);
+/// (wall, cpu) seconds of every round, summarised as median and range: the machine is
+/// shared, so a best-of alone hides how much the load moved the numbers.
+#[derive(Clone, Default)]
+struct Runs(Vec<(f64, f64)>);
 
-impl Best {
-    fn new() -> Best {
-        Best(f64::MAX, f64::MAX)
-    }
+impl Runs {
     fn add(&mut self, wall: f64, cpu: f64) {
-        self.0 = self.0.min(wall);
-        self.1 = self.1.min(cpu);
+        self.0.push((wall, cpu));
+    }
+    fn sorted(&self, f: impl Fn(&(f64, f64)) -> f64) -> Vec<f64> {
+        let mut v: Vec<f64> = self.0.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    fn median(v: &[f64]) -> f64 {
+        match v.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+    /// (median, min, max) of wall, then of CPU.
+    fn wall(&self) -> (f64, f64, f64) {
+        let v = self.sorted(|r| r.0);
+        (Self::median(&v), v[0], v[v.len() - 1])
+    }
+    fn cpu(&self) -> (f64, f64, f64) {
+        let v = self.sorted(|r| r.1);
+        (Self::median(&v), v[0], v[v.len() - 1])
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
-fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::io::Result<()> {
+/// Per-round ratios `a / b` (same round, so both saw the same load): median, min, max.
+fn ratio(a: &Runs, b: &Runs, f: impl Fn(&(f64, f64)) -> f64) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = a.0.iter().zip(&b.0).map(|(x, y)| f(x) / f(y)).collect();
+    v.sort_by(f64::total_cmp);
+    (Runs::median(&v), v[0], v[v.len() - 1])
+}
+
+fn bench_analyze(
+    mb: u64,
+    rounds: usize,
+    keep: Option<String>,
+    input: Option<String>,
+) -> std::io::Result<()> {
     let path = match (&input, &keep) {
         (Some(p), _) | (None, Some(p)) => std::path::PathBuf::from(p),
         (None, None) => {
@@ -171,13 +206,17 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     // The real command, when built next to this bench (target/release/pirouterd).
     let bin = std::env::current_exe()?.with_file_name("pirouterd");
-    let (mut grep, mut one, mut par, mut binary) =
-        (Best::new(), Best::new(), Best::new(), Best::new());
-    let (mut split, mut parse) = (Best::new(), Best::new());
+    let (mut grep, mut one, mut par, mut binary) = (
+        Runs::default(),
+        Runs::default(),
+        Runs::default(),
+        Runs::default(),
+    );
+    let (mut split, mut parse) = (Runs::default(), Runs::default());
     let data = std::fs::read(&path)?;
     let mut grep_count = String::new();
     let mut packets = 0;
-    for _ in 0..3 {
+    for _ in 0..rounds.max(1) {
         // grep runs 5 times per round: its CPU time is read in 10 ms ticks.
         let (c0, t) = (cpu_children(), Instant::now());
         for _ in 0..5 {
@@ -232,44 +271,58 @@ fn bench_analyze(mb: u64, keep: Option<String>, input: Option<String>) -> std::i
         }
     }
     println!(
-        "## analyze ({} MB, {lines} lines, best of 3 rounds)",
-        size / 1_000_000
+        "## analyze ({} MB, {lines} lines, {} rounds: median [min..max])",
+        size / 1_000_000,
+        rounds.max(1)
     );
-    println!("| reader | wall | MB/s (wall) | CPU | MB/s per CPU second |");
+    println!("| reader | wall | MB/s (median wall) | CPU | MB/s per CPU second (median) |");
     println!("| --- | --- | --- | --- | --- |");
-    let row = |name: &str, b: Best| {
+    let row = |name: &str, r: &Runs| {
+        let (w, c) = (r.wall(), r.cpu());
         println!(
-            "| {name} | {:.3} s | {:.0} | {:.3} s | {:.0} |",
-            b.0,
-            mbps(size, b.0),
-            b.1,
-            mbps(size, b.1)
+            "| {name} | {:.3} s [{:.3}..{:.3}] | {:.0} | {:.3} s [{:.3}..{:.3}] | {:.0} |",
+            w.0,
+            w.1,
+            w.2,
+            mbps(size, w.0),
+            c.0,
+            c.1,
+            c.2,
+            mbps(size, c.0)
         );
     };
-    row(&format!("`grep -c nft-dropped` ({grep_count} lines)"), grep);
-    row("(split into lines only, in memory)", split);
-    row("(split + `logline::parse` every line, in memory)", parse);
+    row(
+        &format!("`grep -c nft-dropped` ({grep_count} lines)"),
+        &grep,
+    );
+    row("(split into lines only, in memory)", &split);
+    row("(split + `logline::parse` every line, in memory)", &parse);
     row(
         &format!("`Analysis::feed_reader`, one thread ({packets} packets, full report)"),
-        one,
+        &one,
     );
-    row(&format!("`Analysis::feed_file`, {threads} threads"), par);
-    if binary.0 < f64::MAX {
+    row(&format!("`Analysis::feed_file`, {threads} threads"), &par);
+    if !binary.is_empty() {
         row(
             &format!("`pirouterd analyze --prefix nft-dropped FILE` (binary, {threads} threads)"),
-            binary,
+            &binary,
         );
     }
-    println!(
-        "slower than grep by (wall / CPU): one thread {:.1}x / {:.1}x, {threads} threads {:.1}x / {:.1}x, binary {:.1}x / {:.1}x; bench RSS {} KiB",
-        one.0 / grep.0,
-        one.1 / grep.1,
-        par.0 / grep.0,
-        par.1 / grep.1,
-        binary.0 / grep.0,
-        binary.1 / grep.1,
-        rss_kib()
-    );
+    println!("\nslower than grep, per round (median [min..max]):");
+    let show = |name: &str, r: &Runs| {
+        if r.is_empty() {
+            return;
+        }
+        let (w, c) = (ratio(r, &grep, |x| x.0), ratio(r, &grep, |x| x.1));
+        println!(
+            "- {name}: wall {:.1}x [{:.1}..{:.1}], CPU {:.1}x [{:.1}..{:.1}]",
+            w.0, w.1, w.2, c.0, c.1, c.2
+        );
+    };
+    show("one thread", &one);
+    show(&format!("{threads} threads"), &par);
+    show("binary", &binary);
+    println!("bench RSS {} KiB", rss_kib());
     if keep.is_none() && input.is_none() {
         std::fs::remove_file(&path)?;
     }
@@ -371,6 +424,7 @@ fn main() {
     let mut mb = 256;
     let mut minutes = 10;
     let mut keep = None;
+    let mut rounds = 7;
     let mut input = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -378,6 +432,7 @@ fn main() {
             "--mb" => mb = args.next().and_then(|v| v.parse().ok()).unwrap_or(mb),
             "--minutes" => minutes = args.next().and_then(|v| v.parse().ok()).unwrap_or(minutes),
             "--keep" => keep = args.next(),
+            "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(rounds),
             "--input" => input = args.next(),
             "--bench" => {} // passed by `cargo bench`
             other => {
@@ -387,7 +442,7 @@ fn main() {
         }
     }
     if mb > 0 {
-        if let Err(e) = bench_analyze(mb, keep, input) {
+        if let Err(e) = bench_analyze(mb, rounds, keep, input) {
             eprintln!("bench_drops: {e}");
             std::process::exit(1);
         }

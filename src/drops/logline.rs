@@ -75,6 +75,7 @@ pub enum LogLineError {
 }
 
 /// Parses one line (without its newline).
+#[inline]
 pub fn parse(line: &str) -> Result<LogLine<'_>, LogLineError> {
     let in_pos = find_in_field(line).ok_or(LogLineError::NotPacketLog)?;
     let (time, host, prefix) = parse_header(&line[..in_pos]);
@@ -92,6 +93,7 @@ static IN_EQ: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"IN="));
 static KERNEL: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"kernel:"));
 
 /// Position of the `IN=` that starts the packet fields: the first one followed by ` OUT=`.
+#[inline]
 fn find_in_field(line: &str) -> Option<usize> {
     let bytes = line.as_bytes();
     for pos in IN_EQ.find_iter(bytes) {
@@ -105,6 +107,7 @@ fn find_in_field(line: &str) -> Option<usize> {
 }
 
 /// Splits what comes before `IN=` into timestamp, hostname and log prefix.
+#[inline]
 fn parse_header(mut s: &str) -> (Option<Timestamp>, Option<&str>, &str) {
     // `dmesg -r` and /dev/kmsg style priority: `<4>`.
     if let Some(rest) = s.strip_prefix('<') {
@@ -141,6 +144,7 @@ fn parse_header(mut s: &str) -> (Option<Timestamp>, Option<&str>, &str) {
 }
 
 /// A timestamp at the start of `s` and the rest after it (and one space).
+#[inline]
 fn leading_timestamp(s: &str) -> Option<(Timestamp, &str)> {
     let b = s.as_bytes();
     if b.first() == Some(&b'[') {
@@ -217,6 +221,7 @@ fn month_index(m: &str) -> Option<i64> {
 }
 
 /// `04:18:26` -> seconds of the day.
+#[inline]
 fn parse_hms(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 8 || b[2] != b':' || b[5] != b':' {
@@ -377,38 +382,59 @@ fn addr(field: &str, value: &str) -> Result<IpAddr, LogLineError> {
     value.parse().map_err(|_| bad(field, value))
 }
 
+/// Hex digit values, 0xff for anything else: one load per digit instead of three ranges.
+static HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        t[i] = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => 0xff,
+        };
+        i += 1;
+    }
+    t
+};
+
 #[inline]
 fn hex_nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    let v = HEX[usize::from(c)];
+    (v != 0xff).then_some(v)
 }
 
 /// `aa:bb:...` into `out`; returns how many bytes the text holds (may exceed `out.len()`,
-/// the extra bytes are checked but not stored).
+/// the extra bytes are checked but not stored). On error `out` holds garbage.
+#[inline]
 fn hex_bytes(field: &str, value: &str, out: &mut [u8]) -> Result<usize, LogLineError> {
     let b = value.as_bytes();
     if b.len() % 3 != 2 {
         return Err(bad(field, value));
     }
+    // Bit 7 collects every failure (a non-digit's 0xff, a wrong separator), checked once at
+    // the end instead of a branch per byte.
+    let mut fail = 0u8;
     let mut n = 0;
     for (i, pair) in b.chunks(3).enumerate() {
-        if pair.len() == 3 && pair[2] != b':' {
-            return Err(bad(field, value));
+        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        fail |= hi | lo;
+        if pair.len() == 3 {
+            fail |= u8::from(pair[2] != b':') << 7;
         }
-        let hi = hex_nibble(pair[0]).ok_or_else(|| bad(field, value))?;
-        let lo = hex_nibble(pair[1]).ok_or_else(|| bad(field, value))?;
         if let Some(slot) = out.get_mut(i) {
             *slot = hi << 4 | lo;
         }
         n += 1;
     }
+    if fail & 0x80 != 0 {
+        return Err(bad(field, value));
+    }
     Ok(n)
 }
 
+#[inline]
 fn mac(field: &str, value: &str) -> Result<Mac, LogLineError> {
     let mut out = [0u8; 6];
     if hex_bytes(field, value, &mut out)? != 6 {
@@ -419,6 +445,7 @@ fn mac(field: &str, value: &str) -> Result<Mac, LogLineError> {
 
 /// `MAC=dst:src:type` as the kernel prints an Ethernet header without `flags ether`; other
 /// link layers (or none: `MAC=`) are left undecoded.
+#[inline]
 fn raw_mac_header(value: &str, ev: &mut DropEvent<'_>) -> Result<(), LogLineError> {
     if value.is_empty() {
         return Ok(());
@@ -437,6 +464,7 @@ fn raw_mac_header(value: &str, ev: &mut DropEvent<'_>) -> Result<(), LogLineErro
 }
 
 /// Reads the `KEY=value` and flag tokens from `IN=` on.
+#[inline]
 fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineError> {
     let bytes = s.as_bytes();
     let mut depth = 0usize; // inside `[...]`: a quoted inner packet, not ours
@@ -840,6 +868,22 @@ mod tests {
                     "{from} {len}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn hex_bytes_accepts_only_colon_separated_pairs() {
+        let mut out = [0u8; 3];
+        assert_eq!(hex_bytes("MAC", "0a:Bc:ff:10", &mut out), Ok(4));
+        assert_eq!(out, [0x0a, 0xbc, 0xff]);
+        for v in [
+            "", "0", "0a:", "0a:b", "0g", "0a-bc", "0a::bc", ":0a", "0a:bc ", "é0",
+        ] {
+            assert!(hex_bytes("MAC", v, &mut out).is_err(), "{v}");
+        }
+        for c in 0..=255u8 {
+            let want = (c as char).to_digit(16).map(|d| d as u8);
+            assert_eq!(hex_nibble(c), want, "{c}");
         }
     }
 
