@@ -1,63 +1,693 @@
-// pirouterd page: reads the JSON API and redraws without flicker; pauses while hidden.
+// pirouterd page: one file, no framework, no requests beyond pirouterd's own API.
+// Each view reads the JSON API and updates the DOM in place (keyed rows, text set only when it
+// changed), so refreshes neither flicker nor steal keyboard focus. Refresh pauses while the tab
+// is hidden. Areas are asked for only when /api/v1/status lists their component; a 404 from an
+// area this build lacks shows "not available" in its panel.
 "use strict";
-const $ = (sel) => document.querySelector(sel);
+const $ = (s, r) => (r || document).querySelector(s);
+const $$ = (s, r) => Array.from((r || document).querySelectorAll(s));
+const SVGNS = "http://www.w3.org/2000/svg";
+const TOKEN_KEY = "pirouterd-token";
+const REFRESH_MS = 5000;
 
-function el(tag, attrs, ...children) {
+// ---------- DOM helpers ----------
+function h(tag, attrs, ...kids) {
   const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  for (const c of children) e.append(c);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of kids.flat()) if (c !== null && c !== undefined) e.append(c);
   return e;
 }
+function svg(tag, attrs, ...kids) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const c of kids) e.append(c);
+  return e;
+}
+function setText(e, t) {
+  t = t === null || t === undefined ? "" : String(t);
+  if (e.textContent !== t) e.textContent = t;
+}
+function setAttr(e, k, v) {
+  if (v === null || v === undefined || v === false) { if (e.hasAttribute(k)) e.removeAttribute(k); }
+  else if (e.getAttribute(k) !== String(v)) e.setAttribute(k, v);
+}
+// Puts one node per item into `parent` in order, reusing the node with the same key.
+function keyed(parent, items, keyOf, create, update) {
+  const old = new Map();
+  for (const c of parent.children) old.set(c.dataset.key, c);
+  const nodes = items.map((it) => {
+    const k = String(keyOf(it));
+    let n = old.get(k);
+    if (!n) { n = create(it); n.dataset.key = k; }
+    old.delete(k);
+    update(n, it);
+    return n;
+  });
+  for (const n of old.values()) n.remove();
+  nodes.forEach((n, i) => { if (parent.children[i] !== n) parent.insertBefore(n, parent.children[i] || null); });
+}
+// Fills a row's cells: strings become text; {node, sig} replaces the cell's content when sig changed.
+function cells(tr, vals) {
+  while (tr.children.length < vals.length) tr.append(h("td"));
+  vals.forEach((v, i) => {
+    const td = tr.children[i];
+    if (v && typeof v === "object" && "node" in v) {
+      if (td.dataset.sig !== v.sig) { td.replaceChildren(v.node()); td.dataset.sig = v.sig; }
+      if (v.cls) setAttr(td, "class", v.cls);
+    } else setText(td, v);
+  });
+}
+function rows(tbody, items, keyOf, vals, extra) {
+  keyed(tbody, items, keyOf, () => h("tr"), (tr, it) => { cells(tr, vals(it)); if (extra) extra(tr, it); });
+}
+function body(id) { return $("#" + id + " .body"); }
 
-async function getJSON(path) {
-  const r = await fetch(path, { headers: authHeaders() });
-  if (!r.ok) throw new Error(path + ": HTTP " + r.status);
-  return r.json();
+// ---------- formatting ----------
+const nf = new Intl.NumberFormat();
+function num(n) {
+  if (n === null || n === undefined || Number.isNaN(n)) return "–";
+  const a = Math.abs(n);
+  if (a >= 1e9) return (n / 1e9).toFixed(1) + "G";
+  if (a >= 1e6) return (n / 1e6).toFixed(1) + "M";
+  if (a >= 1e4) return (n / 1e3).toFixed(1) + "k";
+  return Number.isInteger(n) ? nf.format(n) : n.toFixed(a < 10 ? 2 : 1);
+}
+function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(n < 10 ? 1 : 0) : n) + " " + u[i];
+}
+function toMs(v) {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "number") return v;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? null : t;
+}
+function dur(ms) {
+  if (ms === null || ms === undefined) return "–";
+  let s = Math.max(0, Math.round(ms / 1000));
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const hh = Math.floor(s / 3600); s -= hh * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  if (d) return d + "d " + hh + "h";
+  if (hh) return hh + "h " + String(m).padStart(2, "0") + "m";
+  if (m) return m + "m " + String(s).padStart(2, "0") + "s";
+  return s + "s";
+}
+function ago(t) { const ms = toMs(t); return ms === null ? "never" : dur(Date.now() - ms) + " ago"; }
+function clock(t) { const ms = toMs(t); return ms === null ? "" : new Date(ms).toLocaleTimeString(); }
+function arr(x, ...keys) {
+  if (Array.isArray(x)) return x;
+  for (const k of keys) if (x && Array.isArray(x[k])) return x[k];
+  return [];
 }
 
-function authHeaders() {
-  const t = localStorage.getItem("pirouterd-token");
-  return t ? { Authorization: "Bearer " + t } : {};
+// ---------- inline SVG plots ----------
+function sparkline(values, label) {
+  const w = 120, hh = 24, n = values.length;
+  const max = Math.max(...values, 0);
+  const s = svg("svg", { viewBox: `0 0 ${w} ${hh}`, width: w, height: hh, class: "spark", role: "img", "aria-label": label });
+  if (!n) return s;
+  const x = (i) => (n === 1 ? w : (i * w) / (n - 1)).toFixed(1);
+  const y = (v) => (max > 0 ? hh - 1 - (v / max) * (hh - 2) : hh - 1).toFixed(1);
+  const pts = values.map((v, i) => x(i) + "," + y(v)).join(" ");
+  s.append(svg("polygon", { points: `0,${hh} ${pts} ${w},${hh}`, class: "area" }));
+  s.append(svg("polyline", { points: pts, class: "line" }));
+  return s;
+}
+function bar(frac, label) {
+  const w = 100;
+  const s = svg("svg", { viewBox: `0 0 ${w} 8`, width: w, height: 8, class: "bar", role: "img", "aria-label": label });
+  s.append(svg("rect", { x: 0, y: 0, width: w, height: 8, class: "track", rx: 2 }));
+  s.append(svg("rect", { x: 0, y: 0, width: Math.max(1, Math.round(frac * w)), height: 8, rx: 2 }));
+  return s;
+}
+function icon(kind) {
+  // A power symbol for relays, a dot for states: drawn here, no icon font.
+  const s = svg("svg", { viewBox: "0 0 24 24", width: 22, height: 22, class: "icon", "aria-hidden": "true" });
+  if (kind === "power") {
+    s.append(svg("path", { d: "M12 3v8", class: "stroke" }));
+    s.append(svg("path", { d: "M7.1 6.3a7 7 0 1 0 9.8 0", class: "stroke" }));
+  } else s.append(svg("circle", { cx: 12, cy: 12, r: 6 }));
+  return s;
 }
 
+// ---------- API ----------
+function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+async function api(path, opts) {
+  opts = opts || {};
+  const headers = {};
+  const t = token();
+  if (t) headers.Authorization = "Bearer " + t;
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  try {
+    const r = await fetch(path, { method: opts.method || "GET", headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), cache: "no-store" });
+    let data = null;
+    try { data = await r.json(); } catch (_) { data = null; }
+    return { ok: r.ok, status: r.status, data, error: data && data.error ? data.error : null };
+  } catch (e) {
+    return { ok: false, status: 0, data: null, error: { code: "network", message: "cannot reach pirouterd: " + e.message } };
+  }
+}
+
+// What a failed read shows in its panel.
+function unavailable(res, what) {
+  if (res.status === 404) return what + ": not available in this pirouterd";
+  if (res.status === 401) return what + ": reading needs the token (enter it under Token)";
+  return what + ": " + (res.error ? res.error.message : "HTTP " + res.status);
+}
+
+// A change: sends it with the token, shows the server's reason when refused.
+async function change(method, path, payload, done) {
+  const res = await api(path, { method, body: payload });
+  if (res.ok) {
+    showMsg(done || "done", "ok");
+  } else {
+    const reason = res.error ? res.error.message : "HTTP " + res.status;
+    const lead = {
+      401: token() ? "Refused: the token is wrong (401). Enter the right one under Token." : "Refused: changes need the token (401). Enter it under Token.",
+      403: "Refused (403):",
+      409: "Refused by a safety rule (409):",
+    }[res.status] || "Failed (" + (res.status || "no answer") + "):";
+    showMsg(lead + " " + reason, "bad");
+    if (res.status === 401) openToken(true);
+  }
+  refresh();
+  return res;
+}
+let msgTimer = null;
+function showMsg(text, kind) {
+  const m = $("#msg");
+  m.replaceChildren(h("span", {}, text), h("button", { type: "button", class: "ghost", "aria-label": "dismiss message", onclick: () => { m.hidden = true; } }, "×"));
+  m.className = kind;
+  m.hidden = false;
+  clearTimeout(msgTimer);
+  if (kind === "ok") msgTimer = setTimeout(() => { m.hidden = true; }, 4000);
+}
+
+// ---------- token ----------
+function openToken(focus) {
+  const f = $("#token-form");
+  f.hidden = false;
+  $("#token-btn").setAttribute("aria-expanded", "true");
+  if (focus) $("#token-input").focus();
+}
+function tokenState() { setText($("#token-state"), token() ? "a token is saved in this browser" : "no token saved"); }
+$("#token-btn").addEventListener("click", () => {
+  const f = $("#token-form");
+  if (f.hidden) openToken(true);
+  else { f.hidden = true; $("#token-btn").setAttribute("aria-expanded", "false"); }
+});
+$("#token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const v = $("#token-input").value.trim();
+  if (v) localStorage.setItem(TOKEN_KEY, v);
+  $("#token-input").value = "";
+  tokenState();
+  showMsg(v ? "Token saved in this browser." : "Nothing entered: the token was not changed.", v ? "ok" : "bad");
+});
+$("#token-forget").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); tokenState(); showMsg("Token forgotten.", "ok"); });
+
+// ---------- state ----------
+const S = { status: null, comps: {}, view: "overview", fwRules: [], fwData: null, openSets: new Map(), n64Offset: 0 };
+const AREA = { firewall: "nftables", nat64: "jool", drops: "drops", wan: "wan", relays: "gpio" };
+function has(area) { return Object.prototype.hasOwnProperty.call(S.comps, AREA[area]); }
+function notHere(area, label) { return (label || area) + ": not available in this pirouterd (no " + AREA[area] + " component)"; }
+
+// ---------- overview ----------
+function renderComponents(s) {
+  const list = Object.entries(s.components || {});
+  rows($("#components tbody"), list, ([n]) => n, ([name, c]) => [
+    name,
+    { node: () => h("span", { class: "state-" + c.state }, icon("dot"), c.state), sig: c.state },
+    c.state === "degraded" || (c.last_error && c.state !== "up") ? c.last_error || "" : detail(c.detail),
+  ]);
+}
 function detail(d) {
   if (d === null || d === undefined) return "";
   if (typeof d !== "object") return String(d);
   return Object.entries(d).map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join(", ");
 }
+function naPanel(el, text) {
+  let p = $(".na", el);
+  if (!p) { p = h("p", { class: "na muted" }); el.prepend(p); }
+  setText(p, text);
+  p.hidden = false;
+}
+function okPanel(el) { const p = $(".na", el); if (p) p.hidden = true; }
 
-function renderStatus(s) {
-  $("#version").textContent = "v" + s.version + ", up " + Math.floor(s.uptime_s / 60) + " min";
-  $("#demo-badge").hidden = !s.demo;
-  const rows = Object.entries(s.components).map(([name, c]) =>
-    el("tr", { "data-component": name },
-      el("td", {}, name),
-      el("td", { class: "state-" + c.state }, c.state),
-      el("td", {}, c.last_error && c.state !== "up" ? c.last_error : detail(c.detail))));
-  $("#components tbody").replaceChildren(...rows);
+function wanInfo(w) {
+  const ra = w.ra_block && typeof w.ra_block === "object" ? w.ra_block : { active: w.ra_block };
+  let state = w.state;
+  if (state === undefined) state = w.up === true ? "up" : w.up === false ? "down" : "unknown";
+  return {
+    iface: w.interface || w.iface || "",
+    state: String(state),
+    since: w.since_ms !== undefined ? w.since_ms : w.since,
+    active: !!(ra.active !== undefined ? ra.active : ra.on !== undefined ? ra.on : w.ra_block_active),
+    mode: ra.mode || w.ra_block_mode || w.mode || "auto",
+    reason: ra.reason || w.block_reason || "",
+  };
+}
+async function renderWan() {
+  const b = body("ov-wan");
+  if (!has("wan")) { naPanel(b, notHere("wan", "WAN")); return; }
+  const res = await api("/api/v1/wan");
+  if (!res.ok) { naPanel(b, unavailable(res, "WAN")); return; }
+  okPanel(b);
+  const w = wanInfo(res.data);
+  let box = $(".wan", b);
+  if (!box) {
+    box = h("div", { class: "wan" },
+      h("p", { class: "big" }, h("span", { "data-field": "state" }), " ", h("span", { class: "muted", "data-field": "since" })),
+      h("p", {}, "RA block: ", h("strong", { "data-field": "ra-block" }), " ", h("span", { class: "muted", "data-field": "reason" })),
+      h("div", { class: "seg", role: "group", "aria-label": "RA block mode" },
+        ...["auto", "on", "off"].map((m) => h("button", { type: "button", "data-mode": m, "aria-label": "RA block mode " + m,
+          onclick: () => change("POST", "/api/v1/wan/ra-block", { mode: m }, "RA block mode set to " + m) }, m))));
+    b.append(box);
+  }
+  const st = $("[data-field=state]", box);
+  setText(st, (w.iface ? w.iface + " " : "") + w.state);
+  setAttr(st, "class", "state-" + (w.state === "up" ? "up" : w.state === "down" ? "degraded" : "starting"));
+  setText($("[data-field=since]", box), w.since !== undefined && w.since !== null ? "since " + ago(w.since) : "");
+  const ra = $("[data-field=ra-block]", box);
+  setText(ra, w.active ? "active: router advertisements to the LAN are dropped" : "off");
+  setAttr(ra, "class", w.active ? "state-degraded" : "state-up");
+  setAttr(box, "data-ra-active", w.active ? "true" : "false");
+  setText($("[data-field=reason]", box), "mode " + w.mode + (w.reason ? ", " + String(w.reason).replace(/_/g, " ") : ""));
+  for (const btn of $$("[data-mode]", box)) setAttr(btn, "aria-pressed", btn.dataset.mode === w.mode ? "true" : "false");
 }
 
-function renderEvents(ev) {
-  const items = ev.events.slice().reverse().map((e) =>
-    el("li", {}, new Date(e.time).toLocaleTimeString() + " " + e.kind + ": " + e.message));
-  $("#events").replaceChildren(...items);
+async function renderRelays() {
+  const b = body("ov-relays");
+  if (!has("relays")) { naPanel(b, notHere("relays")); return; }
+  const res = await api("/api/v1/relays");
+  if (!res.ok) { naPanel(b, unavailable(res, "relays")); return; }
+  const list = arr(res.data, "relays");
+  if (!list.length) { naPanel(b, "no relays configured ([[relay]] in the config)"); } else okPanel(b);
+  let box = $(".relays", b);
+  if (!box) { box = h("div", { class: "relays" }); b.append(box); }
+  keyed(box, list, (r) => r.name, (r) => {
+    const btn = h("button", { type: "button", class: "relay", "data-relay": r.name },
+      icon("power"), h("span", { class: "name" }), h("span", { class: "st" }), h("span", { class: "timer muted" }));
+    btn.addEventListener("click", () => {
+      const on = btn.getAttribute("aria-pressed") === "true";
+      change("POST", "/api/v1/relays/" + encodeURIComponent(r.name), { on: !on }, r.name + " turned " + (on ? "off" : "on"));
+    });
+    return btn;
+  }, (btn, r) => {
+    setAttr(btn, "aria-pressed", r.on ? "true" : "false");
+    setAttr(btn, "aria-label", r.name + ": " + (r.on ? "on, press to turn off" : "off, press to turn on"));
+    setText($(".name", btn), r.name);
+    setText($(".st", btn), r.fault ? "fault" : r.on ? "on" : "off");
+    btn.dataset.since = toMs(r.since) || "";
+    btn.dataset.autoOff = toMs(r.auto_off_at) || "";
+    btn.dataset.minOff = r.min_off_remaining_ms ? Date.now() + r.min_off_remaining_ms : "";
+    btn.dataset.src = r.source ? (typeof r.source === "object" ? JSON.stringify(r.source) : r.source) : "";
+    btn.title = r.fault ? String(r.fault) : "";
+    tickRelay(btn);
+  });
+}
+function tickRelay(btn) {
+  const now = Date.now();
+  const on = btn.getAttribute("aria-pressed") === "true";
+  const parts = [];
+  if (btn.dataset.since) parts.push((on ? "on for " : "off for ") + dur(now - Number(btn.dataset.since)));
+  if (on && btn.dataset.autoOff) parts.push("auto-off in " + dur(Number(btn.dataset.autoOff) - now));
+  if (!on && btn.dataset.minOff && Number(btn.dataset.minOff) > now) parts.push("can turn on in " + dur(Number(btn.dataset.minOff) - now));
+  setText($(".timer", btn), parts.join(", "));
 }
 
-async function refresh() {
-  try {
-    const [s, ev] = await Promise.all([getJSON("/api/v1/status"), getJSON("/api/v1/events?limit=50")]);
-    renderStatus(s);
-    renderEvents(ev);
-    $("#updated").textContent = "updated " + new Date().toLocaleTimeString();
-  } catch (e) {
-    $("#updated").textContent = "cannot reach pirouterd: " + e.message;
+function nat64Instances(d) { return arr(d, "instances"); }
+function instState(i) { const s = i.status; return s && typeof s === "object" ? s.state : s || "unknown"; }
+async function renderNat64Overview() {
+  const b = body("ov-nat64");
+  if (!has("nat64")) { naPanel(b, notHere("nat64", "NAT64")); return; }
+  const res = await api("/api/v1/nat64");
+  if (!res.ok) { naPanel(b, unavailable(res, "NAT64")); return; }
+  okPanel(b);
+  S.nat64 = res.data;
+  let ul = $("ul", b);
+  if (!ul) { ul = h("ul", { class: "plain" }); b.append(ul); }
+  const insts = nat64Instances(res.data);
+  const probs = arr(res.data, "problems");
+  const items = insts.map((i) => ({ k: "i" + i.name, i })).concat(probs.map((p, n) => ({ k: "p" + n, p })));
+  keyed(ul, items, (x) => x.k, () => h("li"), (li, x) => {
+    if (x.p) { setText(li, x.p.message); setAttr(li, "class", "state-degraded"); return; }
+    const i = x.i, st = instState(i), sum = i.summary || {};
+    const byp = arr(sum, "by_proto").map((p) => p.proto + " " + num(p.sessions)).join(", ");
+    setText(li, i.name + ": " + st + ", " + num(sum.total) + " sessions" + (byp ? " (" + byp + ")" : "") + (arr(i, "problems").length ? "; " + i.problems[0].message : ""));
+    setAttr(li, "class", st === "running" ? "" : "state-degraded");
+  });
+  if (res.data && res.data.sample_data) naPanel(b, "recorded sample data (demo)");
+}
+
+function dropsReport(d) {
+  if (!d) return {};
+  if (typeof d.events === "number" || Array.isArray(d.sources)) return d;
+  return d.report || d.summary || d.window || d;
+}
+function dropsRecent(d) { return d ? arr(d, "recent", "recent_events", "events").filter((e) => typeof e === "object") : []; }
+async function renderDropsOverview() {
+  const b = body("ov-drops");
+  if (!has("drops")) { naPanel(b, notHere("drops")); return; }
+  const res = await api("/api/v1/drops?window=5m");
+  if (!res.ok) { naPanel(b, unavailable(res, "drops")); return; }
+  okPanel(b);
+  const r = dropsReport(res.data);
+  let box = $(".drops", b);
+  if (!box) { box = h("div", { class: "drops" }, h("p", { class: "big" }), h("table", { class: "tops" }, h("tbody"))); b.append(box); }
+  setText($(".big", box), num(r.events || 0) + " packets, " + bytes(r.bytes || 0));
+  topRows($("tbody", box), arr(r, "sources").slice(0, 3), "source");
+}
+function topLabel(x) {
+  if (x.addr !== undefined) return String(x.addr);
+  if (x.port !== undefined) return (x.proto ? x.proto + "/" : "") + x.port;
+  return String(x.name !== undefined ? x.name : x.key !== undefined ? x.key : "?");
+}
+function topRows(tbody, list, what, link) {
+  const max = Math.max(1, ...list.map((x) => x.count || 0));
+  rows(tbody, list, topLabel, (x) => [
+    link ? { node: () => link(x), sig: topLabel(x) } : topLabel(x),
+    num(x.count) + (x.error ? " (±" + num(x.error) + ")" : ""),
+    { node: () => bar((x.count || 0) / max, what + " " + topLabel(x) + ": " + x.count), sig: (x.count || 0) + "/" + max },
+  ]);
+}
+
+async function renderHot() {
+  const b = body("ov-hot");
+  if (!has("firewall")) { naPanel(b, notHere("firewall")); return; }
+  const res = await api("/api/v1/firewall/rules?sort=hot&limit=5&sparkline=1");
+  if (!res.ok) { naPanel(b, unavailable(res, "rules")); return; }
+  okPanel(b);
+  let t = $("table", b);
+  if (!t) { t = h("table", { class: "rules" }, h("tbody")); b.append(t); }
+  ruleRows($("tbody", t), arr(res.data, "rules"), true);
+}
+
+// ---------- firewall ----------
+function ruleKey(r) { return [r.family, r.table, r.chain, r.id || r.handle].join("/"); }
+function chainOf(r) { return r.family + " " + r.table + " " + r.chain; }
+function rateOf(r) { return r.rate_pps !== undefined && r.rate_pps !== null ? r.rate_pps : r.rates ? r.rates.pps_1m : null; }
+function ruleRows(tbody, list, compact) {
+  rows(tbody, list, ruleKey, (r) => {
+    const sp = r.sparkline && Array.isArray(r.sparkline.packets) ? r.sparkline.packets : null;
+    const rate = rateOf(r);
+    const text = { node: () => h("div", {}, h("code", {}, r.text || ""), r.comment ? h("div", { class: "muted" }, "# " + r.comment) : null,
+      r.never_hit ? h("span", { class: "badge dead" }, "never hit") : null, r.measurable === false ? h("span", { class: "badge", title: r.hint || "" }, "no counter") : null),
+    sig: [r.text, r.comment, r.never_hit, r.measurable].join("|") };
+    const spark = { node: () => (sp ? sparkline(sp, "packets per minute over the last hour, peak " + num(Math.max(...sp, 0))) : h("span", { class: "muted" }, "–")), sig: sp ? sp.join(",") : "" };
+    const rateTxt = rate === null ? "–" : num(rate) + "/s";
+    if (compact) return [{ node: () => h("span", { class: "muted" }, r.chain), sig: r.chain }, text, rateTxt, spark];
+    return [chainOf(r), text, num(r.packets), bytes(r.bytes), rateTxt, spark];
+  }, (tr, r) => { setAttr(tr, "data-never-hit", r.never_hit ? "true" : "false"); });
+}
+
+function fwChains(d) { return arr(d, "chains"); }
+function hookOf(c) {
+  const hk = c.hook;
+  if (!hk) return null;
+  if (typeof hk === "string") return { name: hk, priority: c.priority, policy: c.policy, type: c.type };
+  return { name: hk.name || hk.hook, priority: hk.priority !== undefined ? hk.priority : c.priority, policy: hk.policy || c.policy, type: hk.chain_type || hk.type || c.type };
+}
+function renderFwTables(d) {
+  const box = $("#fw-tables");
+  const tables = arr(d, "tables");
+  const chains = fwChains(d);
+  keyed(box, tables, (t) => t.family + " " + t.name, (t) => h("details", { class: "table", open: true },
+    h("summary", {}, h("code", {}, "table " + t.family + " " + t.name)), h("ul", { class: "plain chains" })), (el, t) => {
+    const mine = chains.filter((c) => c.family === t.family && c.table === t.name);
+    keyed($("ul", el), mine, (c) => c.name, () => h("li"), (li, c) => {
+      const hk = hookOf(c);
+      const n = c.rule_count !== undefined ? c.rule_count : c.rules !== undefined ? (Array.isArray(c.rules) ? c.rules.length : c.rules) : null;
+      setText(li, "chain " + c.name + (hk ? " — " + (hk.type ? "type " + hk.type + " " : "") + "hook " + hk.name + " priority " + hk.priority + "; policy " + hk.policy : " (regular)") + (n !== null ? " · " + n + " rules" : ""));
+    });
+  });
+  const sel = $("#fw-chain");
+  const opts = [""].concat(chains.map((c) => c.family + " " + c.table + " " + c.name));
+  if (sel.options.length !== opts.length || opts.some((o, i) => sel.options[i].value !== o)) {
+    const cur = sel.value;
+    sel.replaceChildren(...opts.map((o) => h("option", { value: o }, o || "all")));
+    sel.value = opts.includes(cur) ? cur : "";
   }
 }
 
+function drawRules() {
+  const q = $("#fw-search").value.trim().toLowerCase();
+  const chain = $("#fw-chain").value;
+  let list = S.fwRules.filter((r) => (!chain || chainOf(r) === chain) &&
+    (!q || [r.text, r.comment, chainOf(r), Object.entries(r.labels || {}).map((e) => e.join("=")).join(" ")].join(" ").toLowerCase().includes(q)));
+  if ($("#fw-sort").value === "chain") list = list.slice().sort((a, b) => chainOf(a).localeCompare(chainOf(b)));
+  const LIMIT = 300;
+  setText($("#fw-count"), (list.length > LIMIT ? "showing " + LIMIT + " of " : "") + list.length + " rules" + (q || chain ? " match" : "") +
+    (list.length > LIMIT ? ": narrow the search to see the rest" : "") + " · " + S.fwRules.filter((r) => r.never_hit).length + " never hit");
+  ruleRows($("#fw-rules tbody"), list.slice(0, LIMIT), false);
+}
+
+async function renderFirewall() {
+  const sec = $("#firewall");
+  if (!has("firewall")) { naPanel(sec, notHere("firewall")); return; }
+  const sort = $("#fw-sort").value;
+  const [fw, rules] = await Promise.all([api("/api/v1/firewall"),
+    api("/api/v1/firewall/rules?sparkline=1" + (sort !== "ruleset" && sort !== "chain" ? "&sort=" + sort : ""))]);
+  if (!fw.ok && !rules.ok) { naPanel(sec, unavailable(fw, "firewall")); return; }
+  okPanel(sec);
+  if (fw.ok) { S.fwData = fw.data; renderFwTables(fw.data); renderSets(fw.data); }
+  if (rules.ok) { S.fwRules = arr(rules.data, "rules"); drawRules(); }
+  else if (fw.ok) { S.fwRules = arr(fw.data, "rules"); drawRules(); }
+}
+
+function setPath(s) { return [s.family, s.table, s.name].map(encodeURIComponent).join("/"); }
+function setId(s) { return s.family + "/" + s.table + "/" + s.name; }
+function flagsOf(s) {
+  const f = s.flags;
+  if (Array.isArray(f)) return f.join(",");
+  if (f && typeof f === "object") return Object.entries(f).filter(([k, v]) => v === true && k !== "anonymous").map(([k]) => k).join(",");
+  return f ? String(f) : "";
+}
+function renderSets(d) {
+  const sets = arr(d, "sets").filter((s) => !(s.flags && s.flags.anonymous));
+  keyed($("#fw-sets"), sets, setId, (s) => {
+    const id = setId(s);
+    const el = h("article", { class: "set", "data-set": id },
+      h("h3", {}, h("code", {}, "set " + s.name), " ", h("span", { class: "muted info" })),
+      h("button", { type: "button", class: "show-elements", "aria-expanded": "false", "aria-label": "show elements of " + id }, "Show elements"),
+      h("div", { class: "elements", hidden: true }, h("ul", { class: "plain el-list" })));
+    const add = h("form", { class: "add-element", "aria-label": "add to " + id },
+      h("input", { name: "element", required: true, "aria-label": "element to add to " + id, placeholder: "192.0.2.7" }),
+      h("input", { name: "timeout", "aria-label": "timeout for the new element (e.g. 1h, empty for the set's default)", placeholder: "timeout, e.g. 1h", size: 8 }),
+      h("button", { type: "submit" }, "Add"));
+    add.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = add.element.value.trim(), t = add.timeout.value.trim();
+      if (!v) return;
+      const payload = { elements: [v] };
+      if (t) payload.timeout = t;
+      const r = await change("POST", "/api/v1/firewall/sets/" + setPath(s) + "/elements", payload, v + " added to " + s.name);
+      if (r.ok) { add.element.value = ""; S.openSets.set(id, s); loadSet(el, s); }
+    });
+    $(".elements", el).append(add);
+    $(".show-elements", el).addEventListener("click", (e) => {
+      const b = e.currentTarget, open = b.getAttribute("aria-expanded") !== "true";
+      b.setAttribute("aria-expanded", String(open));
+      setText(b, open ? "Hide elements" : "Show elements");
+      $(".elements", el).hidden = !open;
+      if (open) { S.openSets.set(id, s); loadSet(el, s); } else S.openSets.delete(id);
+    });
+    return el;
+  }, (el, s) => {
+    const cnt = s.element_count !== undefined ? s.element_count : s.elements;
+    setText($(".info", el), (s.key_type || s.type || "") + (flagsOf(s) ? " · " + flagsOf(s) : "") + " · " + (cnt === null || cnt === undefined ? "?" : num(cnt)) + " elements" + (s.managed ? " · managed" : ""));
+    if (S.openSets.has(setId(s))) loadSet(el, s);
+  });
+}
+async function loadSet(el, s) {
+  const res = await api("/api/v1/firewall/sets/" + setPath(s));
+  const ul = $(".el-list", el);
+  if (!res.ok) { ul.replaceChildren(h("li", { class: "muted" }, unavailable(res, "elements"))); return; }
+  const got = Date.now();
+  const list = arr(res.data, "elements");
+  if (!list.length) { keyed(ul, [{ key: "" }], () => "-", () => h("li", { class: "muted" }, "empty"), () => {}); return; }
+  keyed(ul, list, (x) => x.key, (x) => {
+    const li = h("li", {}, h("code", {}, x.key), " ", h("span", { class: "exp muted" }), " ",
+      h("button", { type: "button", class: "ghost small", "aria-label": "remove " + x.key + " from " + s.name }, "Remove"));
+    $("button", li).addEventListener("click", () => change("DELETE", "/api/v1/firewall/sets/" + setPath(s) + "/elements", { elements: [x.key] }, x.key + " removed from " + s.name).then(() => loadSet(el, s)));
+    return li;
+  }, (li, x) => {
+    const exp = x.expires_ms !== undefined && x.expires_ms !== null ? x.expires_ms : x.expires;
+    li.dataset.expiresAt = typeof exp === "number" ? got + exp : "";
+    li.dataset.extra = [x.data ? "→ " + x.data : "", x.comment ? "# " + x.comment : "", x.counter ? num(x.counter.packets) + " packets" : ""].filter(Boolean).join(" ");
+    tickExpiry(li);
+  });
+}
+function tickExpiry(li) {
+  const at = Number(li.dataset.expiresAt);
+  setText($(".exp", li), (li.dataset.expiresAt ? "expires in " + dur(at - Date.now()) : "") + (li.dataset.extra ? " " + li.dataset.extra : ""));
+}
+$("#fw-sort").addEventListener("change", () => refresh());
+$("#fw-search").addEventListener("input", drawRules);
+$("#fw-chain").addEventListener("change", drawRules);
+
+// ---------- drops ----------
+function ruleLink(x) {
+  const p = topLabel(x);
+  return h("a", { href: "#firewall?q=" + encodeURIComponent('prefix "' + p + '"'), title: "the rule that logs with this prefix" }, p);
+}
+async function renderDrops() {
+  const sec = $("#drops");
+  if (!has("drops")) { naPanel(sec, notHere("drops")); return; }
+  const win = $("#dr-window").value;
+  const res = await api("/api/v1/drops?window=" + encodeURIComponent(win));
+  if (!res.ok) { naPanel(sec, unavailable(res, "drops")); return; }
+  okPanel(sec);
+  const r = dropsReport(res.data);
+  setText($("#dr-totals"), num(r.events || 0) + " packets dropped, " + bytes(r.bytes || 0) + " in the " + $("#dr-window").selectedOptions[0].text);
+  const tops = [["sources", "Top sources"], ["ports", "Top ports"], ["protocols", "Protocols"], ["interfaces", "Interfaces"], ["prefixes", "Log prefixes (rules)"], ["destinations", "Destinations"]];
+  keyed($("#dr-tops"), tops.filter(([k]) => Array.isArray(r[k])), ([k]) => k, ([k, title]) => h("article", { "aria-label": title },
+    h("h3", {}, title), h("table", { class: "tops" }, h("tbody"))), (el, [k]) => {
+    topRows($("tbody", el), r[k].slice(0, 10), k, k === "prefixes" ? ruleLink : null);
+  });
+  const recent = dropsRecent(res.data).slice().sort((a, b) => (toMs(b.time_ms || b.time) || 0) - (toMs(a.time_ms || a.time) || 0)).slice(0, 50);
+  const hp = (a, p) => (a === null || a === undefined ? "" : p !== undefined && p !== null ? (String(a).includes(":") ? "[" + a + "]:" : a + ":") + p : String(a));
+  rows($("#dr-recent tbody"), recent, (e) => [e.time_ms || e.time, e.src, e.sport, e.dport, e.len].join("|"), (e) => [
+    clock(e.time_ms || e.time), e.prefix || "", e.in_iface || e.iface || "", hp(e.src, e.sport), hp(e.dst, e.dport), e.proto || "", num(e.len)]);
+}
+$("#dr-window").addEventListener("change", () => refresh());
+
+// ---------- NAT64 ----------
+async function renderNat64() {
+  const sec = $("#nat64");
+  if (!has("nat64")) { naPanel(sec, notHere("nat64", "NAT64")); return; }
+  const p = $("#n64-proto").value, c = $("#n64-client").value.trim(), lim = 50;
+  const q = "?limit=" + lim + "&offset=" + S.n64Offset + (p ? "&proto=" + p : "") + (c ? "&client=" + encodeURIComponent(c) : "");
+  const [st, ss] = await Promise.all([api("/api/v1/nat64"), api("/api/v1/nat64/sessions" + q)]);
+  if (!st.ok) { naPanel(sec, unavailable(st, "NAT64")); return; }
+  okPanel(sec);
+  if (st.data && st.data.sample_data) naPanel(sec, "recorded sample data (demo), not this machine's Jool");
+  const insts = nat64Instances(st.data);
+  keyed($("#n64-instances"), insts, (i) => i.name, (i) => h("article", { class: "inst" }, h("h2", {}), h("p", { class: "st" }),
+    h("div", { class: "grid" },
+      h("div", {}, h("h3", {}, "By protocol"), h("table", { class: "tops by-proto" }, h("tbody"))),
+      h("div", {}, h("h3", {}, "By state"), h("table", { class: "tops by-state" }, h("tbody"))),
+      h("div", {}, h("h3", {}, "Top clients"), h("table", { class: "tops clients" }, h("tbody"))))), (el, i) => {
+    const sum = i.summary || {};
+    setText($("h2", el), "Instance " + i.name);
+    const probs = arr(i, "problems").map((x) => x.message).join("; ");
+    setText($(".st", el), instState(i) + " · " + num(sum.total) + " sessions" + (probs ? " · " + probs : ""));
+    setAttr($(".st", el), "class", "st " + (instState(i) === "running" ? "state-up" : "state-degraded"));
+    topRows($(".by-proto tbody", el), arr(sum, "by_proto").map((x) => ({ name: x.proto, count: x.sessions })), "sessions");
+    topRows($(".by-state tbody", el), arr(sum, "by_state").map((x) => ({ name: x.proto + " " + (x.state || "–"), count: x.sessions })), "sessions");
+    topRows($(".clients tbody", el), arr(sum, "top_clients").slice(0, 10).map((x) => ({ addr: x.address, count: x.sessions })), "client");
+  });
+  const stats = insts.flatMap((i) => arr(i, "stats").map((s) => ({ ...s, inst: i.name })));
+  stats.sort((a, b) => (b.value > 0) - (a.value > 0) || a.name.localeCompare(b.name));
+  rows($("#n64-stats tbody"), stats, (s) => s.inst + "/" + s.name, (s) => [(insts.length > 1 ? s.inst + " " : "") + s.name, num(s.value)], (tr, s) => { tr.title = s.explanation || ""; });
+  if (!ss.ok) { setText($("#n64-page"), unavailable(ss, "sessions")); rows($("#n64-sessions tbody"), [], () => "", () => []); return; }
+  const page = ss.data || {};
+  const list = arr(page, "sessions");
+  const ep = (a, p) => (String(a).includes(":") ? "[" + a + "]#" : a + "#") + p;
+  rows($("#n64-sessions tbody"), list, (s) => [s.proto, s.ipv6_client, s.ipv6_client_id, s.ipv4_server, s.ipv4_server_id].join("|"), (s) => [
+    s.proto, ep(s.ipv6_client, s.ipv6_client_id), ep(s.ipv6_server, s.ipv6_server_id), ep(s.ipv4_local, s.ipv4_local_id), ep(s.ipv4_server, s.ipv4_server_id), s.state || "", s.expires_in || dur(s.expires_in_ms)]);
+  const total = page.total !== undefined ? page.total : list.length;
+  setText($("#n64-page"), total ? "sessions " + (S.n64Offset + 1) + "–" + (S.n64Offset + list.length) + " of " + num(total) : "no sessions match");
+  $("#n64-prev").disabled = S.n64Offset === 0;
+  $("#n64-next").disabled = S.n64Offset + lim >= total;
+}
+$("#n64-prev").addEventListener("click", () => { S.n64Offset = Math.max(0, S.n64Offset - 50); refresh(); });
+$("#n64-next").addEventListener("click", () => { S.n64Offset += 50; refresh(); });
+$("#n64-proto").addEventListener("change", () => { S.n64Offset = 0; refresh(); });
+let clientTimer = null;
+$("#n64-client").addEventListener("input", () => { clearTimeout(clientTimer); clientTimer = setTimeout(() => { S.n64Offset = 0; refresh(); }, 300); });
+
+// ---------- events ----------
+async function renderEvents() {
+  const res = await api("/api/v1/events?limit=200");
+  if (!res.ok) return;
+  const evs = arr(res.data, "events").slice().reverse();
+  const sel = $("#ev-kind");
+  const kinds = Array.from(new Set(evs.map((e) => e.kind))).sort();
+  for (const k of kinds) if (!$$("option", sel).some((o) => o.value === k)) sel.append(h("option", { value: k }, k));
+  const shown = evs.filter((e) => !sel.value || e.kind === sel.value);
+  keyed($("#ev-list"), shown, (e) => e.id, (e) => h("li", {}, h("time", { datetime: new Date(e.time).toISOString() }, clock(e.time)), " ",
+    h("span", { class: "badge kind" }, e.kind), " ", e.message, " ", h("span", { class: "muted" }, e.source || "")), () => {});
+}
+$("#ev-kind").addEventListener("change", () => refresh());
+
+// ---------- views, refresh ----------
+const VIEWS = {
+  overview: () => Promise.all([renderWan(), renderRelays(), renderNat64Overview(), renderDropsOverview(), renderHot()]),
+  firewall: renderFirewall, drops: renderDrops, nat64: renderNat64, events: renderEvents,
+};
+function route(init) {
+  const [v, q] = location.hash.slice(1).split("?");
+  S.view = VIEWS[v] ? v : "overview";
+  for (const name of Object.keys(VIEWS)) {
+    $("#" + name).hidden = name !== S.view;
+    const tab = $("#tab-" + name);
+    tab.setAttribute("aria-selected", String(name === S.view));
+    tab.tabIndex = name === S.view ? 0 : -1;
+  }
+  const m = /(?:^|&)q=([^&]*)/.exec(q || "");
+  if (S.view === "firewall" && m) { $("#fw-search").value = decodeURIComponent(m[1]); }
+  if (init !== true) refresh();
+}
+for (const tab of $$("[role=tab]")) {
+  // pushState, not location.hash: a fragment navigation would move focus off the tab.
+  tab.addEventListener("click", () => { history.pushState(null, "", "#" + tab.getAttribute("aria-controls")); route(); });
+  tab.addEventListener("keydown", (e) => {
+    const tabs = $$("[role=tab]"), i = tabs.indexOf(tab);
+    const j = e.key === "ArrowRight" ? (i + 1) % tabs.length : e.key === "ArrowLeft" ? (i + tabs.length - 1) % tabs.length : -1;
+    if (j >= 0) { e.preventDefault(); tabs[j].focus(); tabs[j].click(); }
+  });
+}
+window.addEventListener("hashchange", () => route());
+window.addEventListener("popstate", () => route());
+
+let busy = false, again = false;
+async function refresh() {
+  if (busy) { again = true; return; }
+  busy = true;
+  try {
+    const st = await api("/api/v1/status");
+    if (st.ok) {
+      S.status = st.data;
+      S.comps = st.data.components || {};
+      setText($("#version"), "v" + st.data.version + " · up " + dur(st.data.uptime_s * 1000));
+      $("#demo-badge").hidden = !st.data.demo;
+      renderComponents(st.data);
+      await VIEWS[S.view]();
+      setText($("#updated"), "updated " + new Date().toLocaleTimeString());
+    } else {
+      setText($("#updated"), st.status === 401 ? "reading needs the token: enter it under Token" : st.error.message);
+      if (st.status === 401) openToken(false);
+    }
+  } catch (e) {
+    // A bug in a renderer must not stop the refresh loop; say so where people look.
+    setText($("#updated"), "page error: " + e.message);
+  } finally {
+    busy = false;
+    if (again) { again = false; refresh(); }
+  }
+}
 let timer = null;
 function schedule() {
   clearInterval(timer);
-  if (!document.hidden) { refresh(); timer = setInterval(refresh, 5000); }
+  timer = null;
+  if (!document.hidden) { refresh(); timer = setInterval(refresh, REFRESH_MS); }
 }
+// Countdowns tick every second between refreshes, without asking the server.
+setInterval(() => {
+  if (document.hidden) return;
+  $$("button.relay").forEach(tickRelay);
+  $$("li[data-expires-at]").forEach(tickExpiry);
+}, 1000);
 document.addEventListener("visibilitychange", schedule);
+tokenState();
+route(true);
 schedule();
