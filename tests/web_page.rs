@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::Daemon;
 use serde_json::json;
-use web_driver::{artifact, Browser};
+use web_driver::{artifact, assert_clean_console, Browser};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -115,11 +115,7 @@ fn overview_renders_live_numbers_compressed_on_phone_and_desktop() {
     );
     b.screenshot(&artifact("overview-phone.png"));
 
-    let problems = b.problems();
-    assert!(
-        problems.is_empty(),
-        "console errors or warnings: {problems:#?}"
-    );
+    assert_clean_console(&b, &[]);
 }
 
 #[test]
@@ -164,9 +160,5 @@ fn every_view_opens_from_the_keyboard_without_errors() {
         json!([]),
     );
     assert_eq!(unnamed, json!([]), "controls without an accessible name");
-    let problems = b.problems();
-    assert!(
-        problems.is_empty(),
-        "console errors or warnings: {problems:#?}"
-    );
+    assert_clean_console(&b, &[]);
 }
