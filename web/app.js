@@ -259,6 +259,10 @@ function wanInfo(w) {
     active: !!(ra.active !== undefined ? ra.active : ra.on !== undefined ? ra.on : w.ra_block_active),
     mode: ra.mode || w.ra_block_mode || w.mode || "auto",
     reason: ra.reason || w.block_reason || "",
+    pending: w.pending && typeof w.pending === "object" ? w.pending : null,
+    dropped: ra.dropped_packets,
+    flap: !!w.demo_flap,
+    link: w.link_usable,
   };
 }
 async function renderWan() {
@@ -275,9 +279,19 @@ async function renderWan() {
       h("p", {}, "RA block: ", h("strong", { "data-field": "ra-block" }), " ", h("span", { class: "muted", "data-field": "reason" })),
       h("div", { class: "seg", role: "group", "aria-label": "RA block mode" },
         ...["auto", "on", "off"].map((m) => h("button", { type: "button", "data-mode": m, "aria-label": "RA block mode " + m,
-          onclick: () => change("POST", "/api/v1/wan/ra-block", { mode: m }, "RA block mode set to " + m) }, m))));
+          onclick: () => change("POST", "/api/v1/wan/ra-block", { mode: m }, "RA block mode set to " + m) }, m))),
+      h("p", { class: "muted", "data-field": "pending" }),
+      h("button", { type: "button", class: "flap", hidden: true, onclick: (e) => {
+        const up = e.currentTarget.dataset.up === "true";
+        change("POST", "/api/v1/wan/demo/link", { up }, up ? "simulated WAN cable plugged back in" : "simulated WAN cable pulled");
+      } }));
     b.append(box);
   }
+  // The demo's simulated WAN can be "unplugged" from here, to watch the RA block engage.
+  const flap = $(".flap", box);
+  flap.hidden = !w.flap;
+  flap.dataset.up = w.link === false ? "true" : "false";
+  setText(flap, w.link === false ? "Plug the WAN back in (demo)" : "Pull the WAN cable (demo)");
   const st = $("[data-field=state]", box);
   setText(st, (w.iface ? w.iface + " " : "") + w.state);
   setAttr(st, "class", "state-" + (w.state === "up" ? "up" : w.state === "down" ? "degraded" : "starting"));
@@ -287,6 +301,8 @@ async function renderWan() {
   setAttr(ra, "class", w.active ? "state-degraded" : "state-up");
   setAttr(box, "data-ra-active", w.active ? "true" : "false");
   setText($("[data-field=reason]", box), "mode " + w.mode + (w.reason ? ", " + String(w.reason).replace(/_/g, " ") : ""));
+  setText($("[data-field=pending]", box), (w.pending ? "turning " + w.pending.to + " in " + dur(toMs(w.pending.at) - Date.now()) + (w.dropped !== undefined ? "; " : "") : "") +
+    (w.dropped !== undefined ? num(w.dropped) + " router advertisements dropped" : ""));
   for (const btn of $$("[data-mode]", box)) setAttr(btn, "aria-pressed", btn.dataset.mode === w.mode ? "true" : "false");
 }
 
@@ -406,8 +422,8 @@ function ruleRows(tbody, list, compact) {
     const sp = r.sparkline && Array.isArray(r.sparkline.packets) ? r.sparkline.packets : null;
     const rate = rateOf(r);
     const text = { node: () => h("div", {}, h("code", {}, r.text || ""), r.comment ? h("div", { class: "muted" }, "# " + r.comment) : null,
-      r.never_hit ? h("span", { class: "badge dead" }, "never hit") : null, r.measurable === false ? h("span", { class: "badge", title: r.hint || "" }, "no counter") : null),
-    sig: [r.text, r.comment, r.never_hit, r.measurable].join("|") };
+      r.never_hit ? h("span", { class: "badge dead" }, "never hit") : null, r.measurable === false || r.has_counter === false ? h("span", { class: "badge", title: r.hint || "" }, "no counter") : null),
+    sig: [r.text, r.comment, r.never_hit, r.measurable, r.has_counter].join("|") };
     const spark = { node: () => (sp ? sparkline(sp, "packets per minute over the last hour, peak " + num(Math.max(...sp, 0))) : h("span", { class: "muted" }, "–")), sig: sp ? sp.join(",") : "" };
     const rateTxt = rate === null ? "–" : num(rate) + "/s";
     if (compact) return [{ node: () => h("span", { class: "muted" }, r.chain), sig: r.chain }, text, rateTxt, spark];
@@ -432,7 +448,7 @@ function renderFwTables(d) {
     keyed($("ul", el), mine, (c) => c.name, () => h("li"), (li, c) => {
       const hk = hookOf(c);
       const n = c.rule_count !== undefined ? c.rule_count : c.rules !== undefined ? (Array.isArray(c.rules) ? c.rules.length : c.rules) : null;
-      setText(li, "chain " + c.name + (hk ? " — " + (hk.type ? "type " + hk.type + " " : "") + "hook " + hk.name + " priority " + hk.priority + "; policy " + hk.policy : " (regular)") + (n !== null ? " · " + n + " rules" : ""));
+      setText(li, "chain " + c.name + (hk ? " — " + (hk.type ? "type " + hk.type + " " : "") + "hook " + hk.name + " priority " + hk.priority + "; policy " + hk.policy : " (regular)") + (n !== null ? " · " + n + (n === 1 ? " rule" : " rules") : ""));
     });
   });
   const sel = $("#fw-chain");
