@@ -583,10 +583,19 @@ async function renderDrops() {
 $("#dr-window").addEventListener("change", () => refresh());
 
 // ---------- NAT64 ----------
+function validV6(t) {
+  const [a, len] = t.split("/");
+  if (len !== undefined && !(/^\d{1,3}$/.test(len) && Number(len) <= 128)) return false;
+  try { return a.includes(":") && new URL("http://[" + a + "]/").hostname.length > 2; } catch (_) { return false; }
+}
 async function renderNat64() {
   const sec = $("#nat64");
   if (!has("nat64")) { naPanel(sec, notHere("nat64", "NAT64")); return; }
-  const p = $("#n64-proto").value, c = $("#n64-client").value.trim(), lim = 50;
+  const p = $("#n64-proto").value, typed = $("#n64-client").value.trim(), lim = 50;
+  // Only a whole IPv6 address or prefix is sent (the browser's URL parser checks it), so
+  // half-typed input never earns a 400.
+  const c = typed && validV6(typed) ? typed : "";
+  setAttr($("#n64-client"), "aria-invalid", typed && !c ? "true" : null);
   const q = "?limit=" + lim + "&offset=" + S.n64Offset + (p ? "&proto=" + p : "") + (c ? "&client=" + encodeURIComponent(c) : "");
   const [st, ss] = await Promise.all([api("/api/v1/nat64"), api("/api/v1/nat64/sessions" + q)]);
   if (!st.ok) { naPanel(sec, unavailable(st, "NAT64")); return; }
