@@ -559,7 +559,7 @@ $("#fw-chain").addEventListener("change", drawRules);
 // ---------- drops ----------
 function ruleLink(x) {
   const p = topLabel(x);
-  return h("a", { href: "#firewall?q=" + encodeURIComponent('prefix "' + p + '"'), title: "the rule that logs with this prefix" }, p);
+  return h("a", { href: "#firewall?q=" + encodeURIComponent('prefix "' + p), title: "the rule that logs with this prefix" }, p);
 }
 async function renderDrops() {
   const sec = $("#drops");
