@@ -15,7 +15,11 @@ const T: Duration = Duration::from_secs(30);
 
 fn session_rows(b: &Browser) -> Vec<String> {
     let v = b.js("return Array.from(document.querySelectorAll('#n64-sessions tbody tr')).map(t=>t.innerText)", json!([]));
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -30,19 +34,39 @@ fn nat64_view_shows_status_sessions_filters_and_counters() {
         "const a=document.querySelector('#n64-instances article[data-key=\"{name}\"]');return a&&a.innerText.includes('running')"));
     let total = inst["summary"]["total"].as_u64().unwrap() as usize;
     assert!(total > 0);
-    b.wait(T, "every session (one page)", &format!(
-        "return document.querySelectorAll('#n64-sessions tbody tr').length === {}", total.min(50)));
-    assert!(b.js("return document.querySelector('#nat64').innerText", json!([])).as_str().unwrap().contains("sample data"));
+    b.wait(
+        T,
+        "every session (one page)",
+        &format!(
+            "return document.querySelectorAll('#n64-sessions tbody tr').length === {}",
+            total.min(50)
+        ),
+    );
+    assert!(b
+        .js(
+            "return document.querySelector('#nat64').innerText",
+            json!([])
+        )
+        .as_str()
+        .unwrap()
+        .contains("sample data"));
 
     b.select("#n64-proto", "udp");
-    let udp = d.get_json("/api/v1/nat64/sessions?proto=udp")["total"].as_u64().unwrap() as usize;
+    let udp = d.get_json("/api/v1/nat64/sessions?proto=udp")["total"]
+        .as_u64()
+        .unwrap() as usize;
     b.wait(T, "only UDP sessions", &format!(
         "const r=Array.from(document.querySelectorAll('#n64-sessions tbody tr'));return r.length==={udp}&&r.every(t=>t.children[0].innerText==='udp')"));
 
     // A client filter: the busiest client's sessions only; half-typed input is not sent.
     b.select("#n64-proto", "");
-    let client = inst["summary"]["top_clients"][0]["address"].as_str().unwrap().to_string();
-    let want = inst["summary"]["top_clients"][0]["sessions"].as_u64().unwrap() as usize;
+    let client = inst["summary"]["top_clients"][0]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let want = inst["summary"]["top_clients"][0]["sessions"]
+        .as_u64()
+        .unwrap() as usize;
     let input = b.wait_find("#n64-client", T);
     b.type_text(&input, &client);
     b.wait(T, "the client's sessions", &format!(
@@ -50,12 +74,22 @@ fn nat64_view_shows_status_sessions_filters_and_counters() {
     b.clear(&input);
     b.type_text(&input, "2001:db8:");
     std::thread::sleep(Duration::from_millis(600));
-    assert_eq!(b.js("return document.querySelector('#n64-client').getAttribute('aria-invalid')", json!([])), json!("true"));
+    assert_eq!(
+        b.js(
+            "return document.querySelector('#n64-client').getAttribute('aria-invalid')",
+            json!([])
+        ),
+        json!("true")
+    );
     assert!(!session_rows(&b).is_empty());
 
     // Counters, as Jool reports them.
     let n = inst["stats"].as_array().unwrap().len();
-    b.wait(T, "the counters", &format!("return document.querySelectorAll('#n64-stats tbody tr').length === {n}"));
+    b.wait(
+        T,
+        "the counters",
+        &format!("return document.querySelectorAll('#n64-stats tbody tr').length === {n}"),
+    );
     b.screenshot(&artifact("nat64-desktop.png"));
     assert_clean_console(&b, &[]);
 }

@@ -19,7 +19,10 @@ fn flapping_the_demo_wan_shows_the_ra_block_engage() {
     let token = demo_token(&d);
     let b = Browser::start(1280, 900);
     b.goto(&format!("http://{}/", d.addr));
-    b.js("localStorage.setItem('pirouterd-token', arguments[0])", json!([token]));
+    b.js(
+        "localStorage.setItem('pirouterd-token', arguments[0])",
+        json!([token]),
+    );
     b.wait(T, "the WAN up, no RA block", "const w=document.querySelector('#ov-wan .wan');\
         return w && w.dataset.raActive==='false' && w.querySelector('[data-field=state]').innerText.endsWith('up')");
 
@@ -31,12 +34,19 @@ fn flapping_the_demo_wan_shows_the_ra_block_engage() {
     let api = d.get_json("/api/v1/wan");
     assert_eq!(api["ra_block"]["active"], true, "{api}");
     assert_eq!(api["up"], false, "{api}");
-    let text = b.js("return document.querySelector('[data-field=ra-block]').innerText", json!([]));
+    let text = b.js(
+        "return document.querySelector('[data-field=ra-block]').innerText",
+        json!([]),
+    );
     assert!(text.as_str().unwrap().contains("dropped"), "{text}");
     b.screenshot(&artifact("wan-down-ra-block-desktop.png"));
 
     let plug = b.wait_find("#ov-wan button.flap", T);
-    b.wait(T, "the plug-back button", "return document.querySelector('#ov-wan button.flap').innerText.includes('Plug')");
+    b.wait(
+        T,
+        "the plug-back button",
+        "return document.querySelector('#ov-wan button.flap').innerText.includes('Plug')",
+    );
     b.click(&plug);
     b.wait(T, "the RA block released", "const w=document.querySelector('#ov-wan .wan');\
         return w.dataset.raActive==='false' && w.querySelector('[data-field=state]').innerText.endsWith('up')");
@@ -50,6 +60,10 @@ fn flapping_the_demo_wan_shows_the_ra_block_engage() {
     assert_eq!(d.get_json("/api/v1/wan")["ra_block"]["mode"], "on");
     let auto = b.wait_find("#ov-wan button[data-mode=auto]", T);
     b.click(&auto);
-    b.wait(T, "back to auto", "return document.querySelector('#ov-wan .wan').dataset.raActive==='false'");
+    b.wait(
+        T,
+        "back to auto",
+        "return document.querySelector('#ov-wan .wan').dataset.raActive==='false'",
+    );
     assert_clean_console(&b, &[]);
 }
