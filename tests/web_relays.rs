@@ -74,6 +74,15 @@ fn relay_button_turns_the_fireplace_on_with_the_saved_token() {
     b.wait(T, "the fireplace off again",
         "return document.querySelector('button.relay[data-relay=fireplace]').getAttribute('aria-pressed')==='false'");
     assert_eq!(relay(&d, "fireplace")["on"], false);
+    // Both changes are in the event log view, newest first, with the page's client as source.
+    let tab = b.wait_find("#tab-events", T);
+    b.click(&tab);
+    b.wait(
+        T,
+        "the relay events",
+        "const l=Array.from(document.querySelectorAll('#ev-list li')).map(e=>e.innerText)\
+         .filter(t=>t.includes('relay')&&t.includes('fireplace'));return l.length>=2&&l[0].includes('api')",
+    );
     assert_clean_console(&b, &[]);
 }
 
