@@ -152,6 +152,20 @@ fn every_view_opens_from_the_keyboard_without_errors() {
         );
         b.screenshot(&artifact(&format!("view-{view}-desktop.png")));
     }
+    // On a 360 px phone no view is wider than the screen (wide tables scroll inside their box).
+    b.viewport(360, 780, true);
+    for view in ["overview", "firewall", "drops", "nat64", "events"] {
+        let tab = b.wait_find(&format!("#tab-{view}"), T);
+        b.click(&tab);
+        b.wait(T, "the view on the phone", &format!(
+            "return !document.querySelector('#{view}').hidden && document.querySelector('#updated').innerText.startsWith('updated')"));
+        let w = b.js("return document.documentElement.scrollWidth", json!([]));
+        assert!(
+            w.as_u64().unwrap() <= 360,
+            "{view} is {w} px wide on a 360 px phone"
+        );
+        b.screenshot(&artifact(&format!("view-{view}-phone.png")));
+    }
     // Every control has an accessible name.
     let unnamed = b.js(
         "return Array.from(document.querySelectorAll('button,input:not([type=hidden]):not([hidden]),select'))\

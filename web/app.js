@@ -204,7 +204,11 @@ function openToken(focus) {
   $("#token-btn").setAttribute("aria-expanded", "true");
   if (focus) $("#token-input").focus();
 }
-function tokenState() { setText($("#token-state"), token() ? "a token is saved in this browser" : "no token saved"); }
+function tokenState() {
+  setText($("#token-state"), token() ? "a token is saved in this browser" : "no token saved");
+  setText($("#token-btn"), token() ? "Token ✓" : "Token");
+  setAttr($("#token-btn"), "aria-label", token() ? "token for changes (saved)" : "token for changes (none saved)");
+}
 $("#token-btn").addEventListener("click", () => {
   const f = $("#token-form");
   if (f.hidden) openToken(true);
@@ -314,13 +318,19 @@ async function renderRelays() {
   const list = arr(res.data, "relays");
   if (!list.length) { naPanel(b, "no relays configured ([[relay]] in the config)"); } else okPanel(b);
   let box = $(".relays", b);
-  if (!box) { box = h("div", { class: "relays" }); b.append(box); }
+  if (!box) {
+    box = h("div", { class: "relays" });
+    b.append(box, h("label", { class: "muted for" }, "Turn on for ", h("select", { id: "relay-for" },
+      ...[["", "until its auto-off"], ["15m", "15 min"], ["30m", "30 min"], ["1h", "1 hour"], ["2h", "2 hours"]].map(([v, t]) => h("option", { value: v }, t)))));
+  }
   keyed(box, list, (r) => r.name, (r) => {
     const btn = h("button", { type: "button", class: "relay", "data-relay": r.name },
       icon("power"), h("span", { class: "name" }), h("span", { class: "st" }), h("span", { class: "timer muted" }));
     btn.addEventListener("click", () => {
       const on = btn.getAttribute("aria-pressed") === "true";
-      change("POST", "/api/v1/relays/" + encodeURIComponent(r.name), { on: !on }, r.name + " turned " + (on ? "off" : "on"));
+      const body = { on: !on }, f = $("#relay-for").value;
+      if (!on && f) body.for = f;
+      change("POST", "/api/v1/relays/" + encodeURIComponent(r.name), body, r.name + " turned " + (on ? "off" : "on" + (body.for ? " for " + f : "")));
     });
     return btn;
   }, (btn, r) => {
