@@ -543,7 +543,7 @@ function renderSets(d) {
     return el;
   }, (el, s) => {
     const cnt = s.element_count !== undefined ? s.element_count : s.elements;
-    setText($(".info", el), (s.key_type || s.type || "") + (flagsOf(s) ? " · " + flagsOf(s) : "") + " · " + (cnt === null || cnt === undefined ? "?" : num(cnt)) + " elements" + (s.managed ? " · managed" : ""));
+    setText($(".info", el), (s.key_type || s.type || "") + (flagsOf(s) ? " · " + flagsOf(s) : "") + " · " + (cnt === null || cnt === undefined ? "?" : num(cnt)) + (cnt === 1 ? " element" : " elements") + (s.managed ? " · managed" : ""));
     if (S.openSets.has(setId(s))) loadSet(el, s);
   });
 }
