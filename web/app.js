@@ -429,7 +429,11 @@ function chainOf(r) { return r.family + " " + r.table + " " + r.chain; }
 function rateOf(r) { return r.rate_pps !== undefined && r.rate_pps !== null ? r.rate_pps : r.rates ? r.rates.pps_1m : null; }
 function ruleRows(tbody, list, compact) {
   rows(tbody, list, ruleKey, (r) => {
-    const sp = r.sparkline && Array.isArray(r.sparkline.packets) ? r.sparkline.packets : null;
+    let sp = r.sparkline && Array.isArray(r.sparkline.packets) ? r.sparkline.packets : null;
+    // Minutes from before the daemon started hold no data, not zeros: leave them out.
+    const st = S.status && S.status.started, from = r.sparkline && r.sparkline.start_ms;
+    if (sp && st && from && st > from) sp = sp.slice(Math.min(Math.floor((st - from) / 60000), sp.length));
+    if (sp && sp.length < 2) sp = null;
     const rate = rateOf(r);
     const text = { node: () => h("div", {}, h("code", {}, r.text || ""), r.comment ? h("div", { class: "muted" }, "# " + r.comment) : null,
       r.never_hit ? h("span", { class: "badge dead" }, "never hit") : null, r.measurable === false || r.has_counter === false ? h("span", { class: "badge", title: r.hint || "" }, "no counter") : null),
