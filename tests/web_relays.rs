@@ -74,6 +74,31 @@ fn relay_button_turns_the_fireplace_on_with_the_saved_token() {
     b.wait(T, "the fireplace off again",
         "return document.querySelector('button.relay[data-relay=fireplace]').getAttribute('aria-pressed')==='false'");
     assert_eq!(relay(&d, "fireplace")["on"], false);
+    // A gas fireplace has a minimum off time (1 min in the demo): turning it on again at once
+    // is refused, and the page shows the safety rule's own words.
+    b.click(&fire);
+    let msg = b.wait(
+        T,
+        "the safety refusal",
+        "const m=document.querySelector('#msg');\
+        return !m.hidden&&m.innerText.includes('409')&&m.innerText",
+    );
+    let msg = msg.as_str().unwrap();
+    assert!(msg.starts_with("Refused by a safety rule (409):"), "{msg}");
+    let (code, _, body) = d.request(
+        "POST",
+        "/api/v1/relays/fireplace",
+        Some(&token),
+        Some(r#"{"on":true}"#),
+    );
+    assert_eq!(code, 409);
+    let reason: Value = serde_json::from_slice(&body).unwrap();
+    let words = reason["error"]["message"].as_str().unwrap();
+    // The remaining time moves between the two refusals; the sentence before it does not.
+    let stem = &words[..words.find(char::is_numeric).unwrap_or(words.len())];
+    assert!(stem.len() > 10 && msg.contains(stem), "{msg} lacks {stem:?}");
+    assert_eq!(relay(&d, "fireplace")["on"], false);
+    b.wait(T, "the min-off countdown", "return document.querySelector('button.relay[data-relay=fireplace] .timer').innerText.includes('can turn on in')");
     // "Turn on for" 15 minutes: the API's auto-off is 15 minutes after the switch.
     b.select("#relay-for", "15m");
     let porch = b.wait_find("button.relay[data-relay=porch-light]", T);
@@ -95,7 +120,7 @@ fn relay_button_turns_the_fireplace_on_with_the_saved_token() {
         "const l=Array.from(document.querySelectorAll('#ev-list li')).map(e=>e.innerText)\
          .filter(t=>t.includes('fireplace')&&t.includes('api'));return l.length>=2",
     );
-    assert_clean_console(&b, &[]);
+    assert_clean_console(&b, &[("/api/v1/relays/fireplace", 409)]);
 }
 
 #[test]

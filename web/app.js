@@ -432,7 +432,12 @@ function ruleRows(tbody, list, compact) {
     let sp = r.sparkline && Array.isArray(r.sparkline.packets) ? r.sparkline.packets : null;
     // Minutes from before the daemon started hold no data, not zeros: leave them out.
     const st = S.status && S.status.started, from = r.sparkline && r.sparkline.start_ms;
-    if (sp && st && from && st > from) sp = sp.slice(Math.min(Math.floor((st - from) / 60000), sp.length));
+    if (sp && st && from) {
+      // The last point is the current, partial minute: scale it to a whole minute.
+      const el = st + S.status.uptime_s * 1000 - (from + (sp.length - 1) * 60000);
+      if (el > 0 && el < 60000) { sp = sp.slice(); sp[sp.length - 1] *= 60000 / Math.max(el, 10000); }
+      if (st > from) sp = sp.slice(Math.min(Math.floor((st - from) / 60000), sp.length));
+    }
     if (sp && sp.length < 2) sp = null;
     const rate = rateOf(r);
     const text = { node: () => h("div", {}, h("code", {}, r.text || ""), r.comment ? h("div", { class: "muted" }, "# " + r.comment) : null,
