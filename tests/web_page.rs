@@ -176,3 +176,36 @@ fn every_view_opens_from_the_keyboard_without_errors() {
     assert_eq!(unnamed, json!([]), "controls without an accessible name");
     assert_clean_console(&b, &[]);
 }
+
+#[test]
+fn refresh_pauses_while_the_tab_is_hidden_and_resumes_at_once() {
+    let d = demo();
+    let b = Browser::start(1280, 900);
+    b.goto(&format!("http://{}/", d.addr));
+    b.wait(
+        T,
+        "the first refresh",
+        "return document.querySelector('#updated').innerText.startsWith('updated')",
+    );
+    let count = "return performance.getEntriesByType('resource').filter(e=>e.name.includes('/api/v1/status')).length";
+    // Headless Chromium never hides the tab, so the test tells the page it is hidden the way
+    // the browser would: document.hidden and a visibilitychange event.
+    b.js(
+        "Object.defineProperty(document,'hidden',{configurable:true,get:()=>true});\
+         document.dispatchEvent(new Event('visibilitychange'))",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(500)); // a refresh already under way may finish
+    let before = b.js(count, json!([])).as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(11)); // two refresh periods
+    let after = b.js(count, json!([])).as_u64().unwrap();
+    assert_eq!(before, after, "no reads while hidden");
+    b.js(
+        "Object.defineProperty(document,'hidden',{configurable:true,get:()=>false});\
+         document.dispatchEvent(new Event('visibilitychange'))",
+        json!([]),
+    );
+    b.wait(Duration::from_secs(2), "a refresh as soon as the tab shows", &format!(
+        "return performance.getEntriesByType('resource').filter(e=>e.name.includes('/api/v1/status')).length > {after}"));
+    assert_clean_console(&b, &[]);
+}

@@ -96,7 +96,10 @@ fn relay_button_turns_the_fireplace_on_with_the_saved_token() {
     let words = reason["error"]["message"].as_str().unwrap();
     // The remaining time moves between the two refusals; the sentence before it does not.
     let stem = &words[..words.find(char::is_numeric).unwrap_or(words.len())];
-    assert!(stem.len() > 10 && msg.contains(stem), "{msg} lacks {stem:?}");
+    assert!(
+        stem.len() > 10 && msg.contains(stem),
+        "{msg} lacks {stem:?}"
+    );
     assert_eq!(relay(&d, "fireplace")["on"], false);
     b.wait(T, "the min-off countdown", "return document.querySelector('button.relay[data-relay=fireplace] .timer').innerText.includes('can turn on in')");
     // "Turn on for" 15 minutes: the API's auto-off is 15 minutes after the switch.
