@@ -368,7 +368,8 @@ async function renderNat64Overview() {
   let ul = $("ul", b);
   if (!ul) { ul = h("ul", { class: "plain" }); b.append(ul); }
   const insts = nat64Instances(res.data);
-  const probs = arr(res.data, "problems");
+  const probs = arr(res.data, "problems").slice();
+  if (res.data && res.data.up === false && res.data.reason && !probs.length && !insts.some((i) => arr(i, "problems").length)) probs.push({ message: res.data.reason });
   const items = insts.map((i) => ({ k: "i" + i.name, i })).concat(probs.map((p, n) => ({ k: "p" + n, p })));
   keyed(ul, items, (x) => x.k, () => h("li"), (li, x) => {
     if (x.p) { setText(li, x.p.message); setAttr(li, "class", "state-degraded"); return; }
@@ -507,11 +508,17 @@ async function renderFirewall() {
     api("/api/v1/firewall/rules?sparkline=" + (big ? "0" : "1") + (sort !== "ruleset" && sort !== "chain" ? "&sort=" + sort : ""))]);
   if (!fw.ok && !rules.ok) { naPanel(sec, unavailable(fw, "firewall")); return; }
   okPanel(sec);
-  if (fw.ok) { S.fwData = fw.data; renderFwTables(fw.data); renderSets(fw.data); }
+  if (fw.ok) { S.fwData = fw.data; renderFwTables(fw.data); renderSets(fw.data); renderObjects(fw.data); }
   if (rules.ok) { S.fwRules = arr(rules.data, "rules"); drawRules(); }
   else if (fw.ok) { S.fwRules = arr(fw.data, "rules"); drawRules(); }
 }
 
+function renderObjects(d) {
+  const objs = arr(d, "counters").map((c) => ({ k: "counter " + c.family + " " + c.table + " " + c.name, v: num(c.packets) + " packets, " + bytes(c.bytes) }))
+    .concat(arr(d, "quotas").map((q) => ({ k: "quota " + q.family + " " + q.table + " " + q.name, v: bytes(q.consumed !== undefined ? q.consumed : q.used) + " of " + bytes(q.bytes) + (q.over ? " (over)" : "") })));
+  $("#fw-objects-h").hidden = !objs.length;
+  rows($("#fw-objects tbody"), objs, (o) => o.k, (o) => [o.k, o.v]);
+}
 function setPath(s) { return [s.family, s.table, s.name].map(encodeURIComponent).join("/"); }
 function setId(s) { return s.family + "/" + s.table + "/" + s.name; }
 function flagsOf(s) {
@@ -633,7 +640,8 @@ async function renderNat64() {
     h("div", { class: "grid" },
       h("div", {}, h("h3", {}, "By protocol"), h("table", { class: "tops by-proto" }, h("tbody"))),
       h("div", {}, h("h3", {}, "By state"), h("table", { class: "tops by-state" }, h("tbody"))),
-      h("div", {}, h("h3", {}, "Top clients"), h("table", { class: "tops clients" }, h("tbody"))))), (el, i) => {
+      h("div", {}, h("h3", {}, "Top clients"), h("table", { class: "tops clients" }, h("tbody"))),
+      h("div", {}, h("h3", {}, "Pool4 ports in use"), h("table", { class: "tops pool4" }, h("tbody"))))), (el, i) => {
     const sum = i.summary || {};
     setText($("h2", el), "Instance " + i.name);
     const probs = arr(i, "problems").map((x) => x.message).join("; ");
@@ -642,6 +650,10 @@ async function renderNat64() {
     topRows($(".by-proto tbody", el), arr(sum, "by_proto").map((x) => ({ name: x.proto, count: x.sessions })), "sessions");
     topRows($(".by-state tbody", el), arr(sum, "by_state").map((x) => ({ name: x.proto + " " + (x.state || "–"), count: x.sessions })), "sessions");
     topRows($(".clients tbody", el), arr(sum, "top_clients").slice(0, 10).map((x) => ({ addr: x.address, count: x.sessions })), "client");
+    const pool = arr(sum, "pool4");
+    rows($(".pool4 tbody", el), pool, (x) => x.proto, (x) => [x.proto, num(x.ports_used) + (x.ports_total ? " of " + num(x.ports_total) : " (no pool4 range)"),
+      { node: () => bar(x.used_ratio || 0, x.proto + " pool4 " + Math.round((x.used_ratio || 0) * 100) + "% used"), sig: String(x.used_ratio) }]);
+    $(".pool4", el).parentElement.hidden = !pool.length;
   });
   const stats = insts.flatMap((i) => arr(i, "stats").map((s) => ({ ...s, inst: i.name })));
   stats.sort((a, b) => (b.value > 0) - (a.value > 0) || a.name.localeCompare(b.name));
