@@ -432,6 +432,12 @@ mod tests {
     }
 
     #[test]
+    fn page_stays_within_its_60_kib_budget() {
+        let total: usize = PAGE.iter().map(|(_, _, b)| b.len()).sum();
+        assert!(total < 60 * 1024, "web/ is {total} bytes; the budget is 60 KiB");
+    }
+
+    #[test]
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
         assert_eq!(crc32(b""), 0);
