@@ -227,8 +227,13 @@ $("#token-forget").addEventListener("click", () => { localStorage.removeItem(TOK
 // ---------- state ----------
 const S = { status: null, comps: {}, view: "overview", fwRules: [], fwData: null, openSets: new Map(), n64Offset: 0 };
 const AREA = { firewall: "nftables", nat64: "jool", drops: "drops", wan: "wan", relays: "gpio" };
-function has(area) { return Object.prototype.hasOwnProperty.call(S.comps, AREA[area]); }
-function notHere(area, label) { return (label || area) + ": not available in this pirouterd (no " + AREA[area] + " component)"; }
+// Whether an area's panel should ask its API; if not, the panel says why.
+function gate(area, el, label) {
+  const c = S.comps[AREA[area]];
+  if (!c) naPanel(el, (label || area) + ": not available in this pirouterd (no " + AREA[area] + " component)");
+  else if (c.state === "disabled") naPanel(el, (label || area) + ": turned off in the config");
+  return !!c && c.state !== "disabled";
+}
 
 // ---------- overview ----------
 function renderComponents(s) {
@@ -271,7 +276,7 @@ function wanInfo(w) {
 }
 async function renderWan() {
   const b = body("ov-wan");
-  if (!has("wan")) { naPanel(b, notHere("wan", "WAN")); return; }
+  if (!gate("wan", b, "WAN")) return;
   const res = await api("/api/v1/wan");
   if (!res.ok) { naPanel(b, unavailable(res, "WAN")); return; }
   okPanel(b);
@@ -312,7 +317,7 @@ async function renderWan() {
 
 async function renderRelays() {
   const b = body("ov-relays");
-  if (!has("relays")) { naPanel(b, notHere("relays")); return; }
+  if (!gate("relays", b)) return;
   const res = await api("/api/v1/relays");
   if (!res.ok) { naPanel(b, unavailable(res, "relays")); return; }
   const list = arr(res.data, "relays");
@@ -360,7 +365,7 @@ function nat64Instances(d) { return arr(d, "instances"); }
 function instState(i) { const s = i.status; return s && typeof s === "object" ? s.state : s || "unknown"; }
 async function renderNat64Overview() {
   const b = body("ov-nat64");
-  if (!has("nat64")) { naPanel(b, notHere("nat64", "NAT64")); return; }
+  if (!gate("nat64", b, "NAT64")) return;
   const res = await api("/api/v1/nat64");
   if (!res.ok) { naPanel(b, unavailable(res, "NAT64")); return; }
   okPanel(b);
@@ -389,7 +394,7 @@ function dropsReport(d) {
 function dropsRecent(d) { return d ? arr(d, "recent", "recent_events", "events").filter((e) => typeof e === "object") : []; }
 async function renderDropsOverview() {
   const b = body("ov-drops");
-  if (!has("drops")) { naPanel(b, notHere("drops")); return; }
+  if (!gate("drops", b)) return;
   const res = await api("/api/v1/drops?window=5m");
   if (!res.ok) { naPanel(b, unavailable(res, "drops")); return; }
   okPanel(b);
@@ -415,7 +420,7 @@ function topRows(tbody, list, what, link) {
 
 async function renderHot() {
   const b = body("ov-hot");
-  if (!has("firewall")) { naPanel(b, notHere("firewall")); return; }
+  if (!gate("firewall", b)) return;
   const res = await api("/api/v1/firewall/rules?sort=hot&limit=5&sparkline=1");
   if (!res.ok) { naPanel(b, unavailable(res, "rules")); return; }
   okPanel(b);
@@ -498,7 +503,7 @@ function drawRules() {
 const BIG = 2000;
 async function renderFirewall() {
   const sec = $("#firewall");
-  if (!has("firewall")) { naPanel(sec, notHere("firewall")); return; }
+  if (!gate("firewall", sec)) return;
   const sort = $("#fw-sort").value;
   const big = S.fwRules.length > BIG;
   if (big && !S.fwForce && Date.now() - (S.fwAt || 0) < 30000) return;
@@ -597,7 +602,7 @@ function ruleLink(x) {
 }
 async function renderDrops() {
   const sec = $("#drops");
-  if (!has("drops")) { naPanel(sec, notHere("drops")); return; }
+  if (!gate("drops", sec)) return;
   const win = $("#dr-window").value;
   const res = await api("/api/v1/drops?window=" + encodeURIComponent(win));
   if (!res.ok) { naPanel(sec, unavailable(res, "drops")); return; }
@@ -624,7 +629,7 @@ function validV6(t) {
 }
 async function renderNat64() {
   const sec = $("#nat64");
-  if (!has("nat64")) { naPanel(sec, notHere("nat64", "NAT64")); return; }
+  if (!gate("nat64", sec, "NAT64")) return;
   const p = $("#n64-proto").value, typed = $("#n64-client").value.trim(), lim = 50;
   // Only a whole IPv6 address or prefix is sent (the browser's URL parser checks it), so
   // half-typed input never earns a 400.
