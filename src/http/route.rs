@@ -434,7 +434,10 @@ mod tests {
     #[test]
     fn page_stays_within_its_60_kib_budget() {
         let total: usize = PAGE.iter().map(|(_, _, b)| b.len()).sum();
-        assert!(total < 60 * 1024, "web/ is {total} bytes; the budget is 60 KiB");
+        assert!(
+            total < 60 * 1024,
+            "web/ is {total} bytes; the budget is 60 KiB"
+        );
     }
 
     #[test]
