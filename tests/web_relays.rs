@@ -49,15 +49,7 @@ fn relay_button_turns_the_fireplace_on_with_the_saved_token() {
     assert_eq!(b.attr(&fire, "aria-pressed").as_deref(), Some("false"));
     assert!(b.attr(&fire, "aria-label").unwrap().contains("fireplace"));
     b.click(&fire);
-    b.wait(T, "the button to show the fireplace on",
-        "const e=document.querySelector('button.relay[data-relay=fireplace]');return e.getAttribute('aria-pressed')==='true'");
-    let r = relay(&d, "fireplace");
-    assert_eq!(r["on"], true, "the API agrees: {r}");
-    assert!(r["source"].to_string().contains("api"), "{r}");
-    // max_on is 4h in the demo: the button counts the auto-off down.
-    let timer = b.wait(T, "the auto-off countdown",
-        "const t=document.querySelector('button.relay[data-relay=fireplace] .timer').innerText;return t.includes('auto-off in')&&t");
-    assert!(timer.as_str().unwrap().contains("on for"), "{timer}");
+    // The confirmation shows for 4 s: read it first.
     let msg = b.wait(
         T,
         "the confirmation",
@@ -67,6 +59,15 @@ fn relay_button_turns_the_fireplace_on_with_the_saved_token() {
         msg.as_str().unwrap().contains("fireplace turned on"),
         "{msg}"
     );
+    b.wait(T, "the button to show the fireplace on",
+        "const e=document.querySelector('button.relay[data-relay=fireplace]');return e.getAttribute('aria-pressed')==='true'");
+    let r = relay(&d, "fireplace");
+    assert_eq!(r["on"], true, "the API agrees: {r}");
+    assert!(r["source"].to_string().contains("api"), "{r}");
+    // max_on is 4h in the demo: the button counts the auto-off down.
+    let timer = b.wait(T, "the auto-off countdown",
+        "const t=document.querySelector('button.relay[data-relay=fireplace] .timer').innerText;return t.includes('auto-off in')&&t");
+    assert!(timer.as_str().unwrap().contains("on for"), "{timer}");
     b.screenshot(&artifact("relays-on-desktop.png"));
 
     // And off again from the page.
