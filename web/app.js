@@ -412,7 +412,7 @@ function topLabel(x) {
 function topRows(tbody, list, what, link) {
   const max = Math.max(1, ...list.map((x) => x.count || 0));
   rows(tbody, list, topLabel, (x) => [
-    link ? { node: () => link(x), sig: topLabel(x) } : topLabel(x),
+    link ? { node: () => link(x), sig: topLabel(x) + "|" + arr(x, "rules").map((r) => r.chain).join(",") } : topLabel(x),
     num(x.count) + (x.error ? " (±" + num(x.error) + ")" : ""),
     { node: () => bar((x.count || 0) / max, what + " " + topLabel(x) + ": " + x.count), sig: (x.count || 0) + "/" + max },
   ]);
@@ -597,8 +597,10 @@ $("#fw-chain").addEventListener("change", drawRules);
 
 // ---------- drops ----------
 function ruleLink(x) {
-  const p = topLabel(x);
-  return h("a", { href: "#firewall?q=" + encodeURIComponent('prefix "' + p), title: "the rule that logs with this prefix" }, p);
+  const p = topLabel(x), rules = arr(x, "rules");
+  const where = rules.map((r) => r.family + " " + r.table + " " + r.chain + (r.comment ? " (" + r.comment + ")" : "")).join("; ");
+  return h("span", {}, h("a", { href: "#firewall?q=" + encodeURIComponent('prefix "' + p), title: where || "the rules that log with this prefix" }, p),
+    rules.length ? h("span", { class: "muted" }, " → " + Array.from(new Set(rules.map((r) => r.chain))).join(", ")) : null);
 }
 async function renderDrops() {
   const sec = $("#drops");
