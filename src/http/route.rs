@@ -145,7 +145,8 @@ struct Asset {
 /// `style.css` as `?v=<hash>`: those versioned URLs may be cached for a year (a new binary
 /// means new hashes, so new URLs), and a repeat visit costs one revalidation of the HTML.
 /// Compressing here rather than in a build script keeps the build free of generated files;
-/// it costs ~10 ms once on a Pi (see BENCHMARKS.md).
+/// it costs 1.3 ms once on the development machine (BENCHMARKS.md, Web page), a few times that
+/// on a Pi.
 fn assets() -> &'static [Asset] {
     static ASSETS: OnceLock<Vec<Asset>> = OnceLock::new();
     ASSETS.get_or_init(|| {
