@@ -663,7 +663,7 @@ async function renderNat64() {
     $(".pool4", el).parentElement.hidden = !pool.length;
   });
   const stats = insts.flatMap((i) => arr(i, "stats").map((s) => ({ ...s, inst: i.name })));
-  stats.sort((a, b) => (b.value > 0) - (a.value > 0) || a.name.localeCompare(b.name));
+  stats.sort((a, b) => (b.value > 0) - (a.value > 0) || String(a.name).localeCompare(String(b.name)));
   rows($("#n64-stats tbody"), stats, (s) => s.inst + "/" + s.name, (s) => [(insts.length > 1 ? s.inst + " " : "") + s.name, num(s.value)], (tr, s) => { tr.title = s.explanation || ""; });
   if (!ss.ok) { setText($("#n64-page"), unavailable(ss, "sessions")); rows($("#n64-sessions tbody"), [], () => "", () => []); return; }
   const page = ss.data || {};
@@ -691,7 +691,7 @@ async function renderEvents() {
   const kinds = Array.from(new Set(evs.map((e) => e.kind))).sort();
   for (const k of kinds) if (!$$("option", sel).some((o) => o.value === k)) sel.append(h("option", { value: k }, k));
   const shown = evs.filter((e) => !sel.value || e.kind === sel.value);
-  keyed($("#ev-list"), shown, (e) => e.id, (e) => h("li", {}, h("time", { datetime: new Date(e.time).toISOString() }, clock(e.time)), " ",
+  keyed($("#ev-list"), shown, (e) => e.id, (e) => h("li", {}, h("time", { datetime: Number.isFinite(e.time) ? new Date(e.time).toISOString() : null }, clock(e.time)), " ",
     h("span", { class: "badge kind" }, e.kind), " ", e.message, " ", h("span", { class: "muted" }, e.source || "")), () => {});
 }
 $("#ev-kind").addEventListener("change", () => refresh());
@@ -744,7 +744,7 @@ async function refresh() {
       // For the load-time bench: the first moment the page shows the daemon's data.
       if (!S.shown) { S.shown = true; performance.mark("pirouterd-first-data"); }
     } else {
-      setText($("#updated"), st.status === 401 ? "reading needs the token: enter it under Token" : st.error.message);
+      setText($("#updated"), st.status === 401 ? "reading needs the token: enter it under Token" : st.error ? st.error.message : "pirouterd answered HTTP " + st.status);
       if (st.status === 401) openToken(false);
     }
   } catch (e) {
