@@ -227,12 +227,14 @@ $("#token-forget").addEventListener("click", () => { localStorage.removeItem(TOK
 // ---------- state ----------
 const S = { status: null, comps: {}, view: "overview", fwRules: [], fwData: null, openSets: new Map(), n64Offset: 0 };
 const AREA = { firewall: "nftables", nat64: "jool", drops: "drops", wan: "wan", relays: "gpio" };
-// Whether an area's panel should ask its API; if not, the panel says why.
+// Whether an area's panel should ask its API now; if not, the panel says why.
 function gate(area, el, label) {
   const c = S.comps[AREA[area]];
   if (!c) naPanel(el, (label || area) + ": not available in this pirouterd (no " + AREA[area] + " component)");
   else if (c.state === "disabled") naPanel(el, (label || area) + ": turned off in the config");
-  return !!c && c.state !== "disabled";
+  // Before its first reading an area answers 503; wait for it instead of asking.
+  else if (c.state === "starting") naPanel(el, (label || area) + ": starting, first reading not done yet");
+  return !!c && c.state !== "disabled" && c.state !== "starting";
 }
 
 // ---------- overview ----------

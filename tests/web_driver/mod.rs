@@ -386,12 +386,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// API paths that areas not yet merged into main will serve. The page asks for them once per
-/// load and shows "not available" on the 404, but Chromium logs every failed load as a console
-/// error; these (and only these, only as 404s) are tolerated until their area lands. Keep this
-/// list empty once every area is on main.
-pub const NOT_ON_MAIN_YET: &[&str] = &["/api/v1/firewall/rules"];
-
 /// Asserts the console had no errors or warnings since the last check, except the failed
 /// loads listed in `expected` as `(path, status)` (changes a test provoked to be refused).
 pub fn assert_clean_console(b: &Browser, expected: &[(&str, u16)]) {
@@ -401,14 +395,10 @@ pub fn assert_clean_console(b: &Browser, expected: &[(&str, u16)]) {
         let m = p["message"].as_str().unwrap_or("");
         let failed_load = |path: &str, code: u16| {
             p["source"] == "network"
-                && m.contains(&format!("{path} ")) | m.contains(&format!("{path}?"))
+                && (m.contains(&format!("{path} ")) || m.contains(&format!("{path}?")))
                 && m.contains(&format!("status of {code} "))
         };
         if expected.iter().any(|(path, code)| failed_load(path, *code)) {
-            continue;
-        }
-        if NOT_ON_MAIN_YET.iter().any(|path| failed_load(path, 404)) {
-            eprintln!("tolerated until its area is merged: {m}");
             continue;
         }
         unexpected.push(p.clone());
