@@ -78,6 +78,18 @@ fn proc_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time of this process so far, (user, system) in ms, from /proc/self/stat (clock ticks
+/// of 10 ms: summed over many repetitions, not per call).
+fn cpu_ms() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) * 10.0;
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (tick(11), tick(12))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -150,16 +162,28 @@ fn child(args: &[String]) -> Result<(), String> {
             let mut raw_bytes = 0;
             let mut times = Vec::new();
             let mut bytes = 0;
+            let mut requests = 0;
+            let (mut raw_cpu, mut snap_cpu) = ((0.0, 0.0), (0.0, 0.0));
+            let add = |acc: &mut (f64, f64), a: (f64, f64), b: (f64, f64)| {
+                acc.0 += b.0 - a.0;
+                acc.1 += b.1 - a.1;
+            };
             for _ in 0..reps {
                 // Interleaved with the raw dump, so both see the same load on a shared machine.
+                let c0 = cpu_ms();
                 let (t, b) = raw_once(&mut sock)?;
+                let c1 = cpu_ms();
+                add(&mut raw_cpu, c0, c1);
                 raw_times.push(t);
                 raw_bytes = b;
                 // Same `now`: large sets stay on their slow cadence, as between real samples.
                 let t = Instant::now();
+                let c0 = cpu_ms();
                 let s = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
                 times.push(ms(t.elapsed()));
+                add(&mut snap_cpu, c0, cpu_ms());
                 bytes = s.stats.bytes;
+                requests = s.stats.requests;
             }
             let t = Instant::now();
             let n = src
@@ -167,11 +191,29 @@ fn child(args: &[String]) -> Result<(), String> {
                 .map_err(|e| chain_of_errors(&e))?;
             let count_ms = ms(t.elapsed());
             println!(
-                "raw_ms={:.2} raw_bytes={raw_bytes} ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={}",
+                "raw_ms={:.2} raw_bytes={raw_bytes} ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={} raw_user_ms={:.2} raw_sys_ms={:.2} user_ms={:.2} sys_ms={:.2} requests={}",
                 median(raw_times),
                 median(times),
-                proc_kib("VmHWM:")
+                proc_kib("VmHWM:"),
+                raw_cpu.0 / reps as f64,
+                raw_cpu.1 / reps as f64,
+                snap_cpu.0 / reps as f64,
+                snap_cpu.1 / reps as f64,
+                requests,
             );
+        }
+        "snapshot-only" => {
+            // For profilers: snapshots only, no raw dumps in between.
+            let mut src =
+                NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+            let start = Instant::now();
+            let mut times = Vec::new();
+            for _ in 0..reps {
+                let t = Instant::now();
+                src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
+                times.push(ms(t.elapsed()));
+            }
+            println!("ms={:.2}", median(times));
         }
         _ => return Err(format!("unknown child mode {mode:?}")),
     }

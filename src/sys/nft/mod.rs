@@ -20,6 +20,7 @@ pub mod decode;
 pub mod socket;
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,8 @@ pub struct NftSource {
     policy: CountPolicy,
     /// Anonymous sets rendered inline (`{ 80, 443 }`), by handle: they never change.
     anon: HashMap<SetKey, Arc<(String, bool)>>,
-    counts: HashMap<SetKey, (u64, Instant)>,
+    /// Last element count of each named set: (count, when, generation).
+    counts: HashMap<SetKey, (u64, Instant, u32)>,
     /// Rules in the last snapshot: the next one reserves that much at once instead of
     /// doubling its vector (which would briefly hold two copies at 50k rules).
     last_rules: usize,
@@ -384,18 +386,28 @@ impl NftSource {
                 m.shape.inline = Some(inline);
             } else {
                 let last = self.counts.get(&key).copied();
+                // A set without timeouts that the datapath cannot fill (no `dynamic`) only
+                // changes through a commit, which moves the generation: counted at this
+                // generation, its count is still exact.
+                let static_set = m.shape.flags & (s::NFT_SET_TIMEOUT | s::NFT_SET_EVAL) == 0;
+                let current = match last {
+                    Some((n, _, g)) if static_set && g == gen0 => Some(n),
+                    _ => None,
+                };
                 let due = match last {
                     None => true,
-                    Some((n, at)) => {
+                    Some((n, at, _)) => {
                         n <= self.policy.small_max
                             || now.saturating_duration_since(at) >= self.policy.large_every
                     }
                 };
-                let (count, fresh) = if due {
+                let (count, fresh) = if let Some(n) = current {
+                    (Some(n), CountFreshness::Fresh)
+                } else if due {
                     stats.requests += 1;
                     match self.count_elements(family, &m.table, &m.name) {
                         Ok(n) => {
-                            self.counts.insert(key.clone(), (n, now));
+                            self.counts.insert(key.clone(), (n, now, gen0));
                             stats.sets_counted += 1;
                             (Some(n), CountFreshness::Fresh)
                         }
@@ -410,7 +422,7 @@ impl NftSource {
                         Err(e) => return Err(e),
                     }
                 } else {
-                    let (n, at) = last.unwrap_or((0, now));
+                    let (n, at, _) = last.unwrap_or((0, now, gen0));
                     (
                         Some(n),
                         CountFreshness::Carried {
@@ -463,9 +475,59 @@ impl NftSource {
             self.last_rules + self.last_rules / 32 + 16
         };
         let mut rules: Vec<Rule> = Vec::with_capacity(capacity);
-        for c in chain_msgs {
-            let family = c.family.unwrap_or(Family::Other(0));
-            let table = table_name(family, &c.table);
+        // Per chain: family, shared table name, the sets its rules may name, the request.
+        let names: Vec<(Family, Arc<str>)> = chain_msgs
+            .iter()
+            .map(|c| {
+                let family = c.family.unwrap_or(Family::Other(0));
+                (family, table_name(family, &c.table))
+            })
+            .collect();
+        let envs: Vec<Env> = names
+            .iter()
+            .map(|(family, table)| Env {
+                sets: shapes.get(&(*family, table.clone())),
+                ifnames: &ifnames,
+            })
+            .collect();
+        let reqs: Vec<RuleDump> = chain_msgs
+            .iter()
+            .zip(&names)
+            .map(|(c, (family, _))| RuleDump {
+                family: family.to_raw(),
+                what: format!("GETRULE {family} {} {}", c.table, c.name),
+                table: decode::cstr(&c.table),
+                chain: decode::cstr(&c.name),
+            })
+            .collect();
+        let mut store = String::new();
+        let mut vanished: Option<usize> = None;
+        let mut feed = |i: usize, item: Feed<'_>| -> Result<ControlFlow<()>, NftError> {
+            let (family, table) = &names[i];
+            let res = match item {
+                Feed::Msg(payload) => {
+                    pending.push(build_rule(
+                        payload,
+                        *family,
+                        &envs[i],
+                        &mut store,
+                        &mut scratch,
+                    ));
+                    return Ok(ControlFlow::Continue(()));
+                }
+                Feed::End(res) => res,
+            };
+            stats.requests += 1;
+            match res {
+                Ok(end) => interrupted |= end.interrupted,
+                Err(e) if kernel_errno(&e) == Some(ENOENT) => {
+                    vanished = Some(i);
+                    return Ok(ControlFlow::Break(()));
+                }
+                Err(e) => return Err(e),
+            }
+            let c = &chain_msgs[i];
+            let family = *family;
             let name: Arc<str> = c.name.as_str().into();
             let hook = c.hook.map(|(num, priority)| Hook {
                 name: family
@@ -480,45 +542,13 @@ impl NftSource {
                 },
                 device: c.device.clone(),
             });
-            let env = Env {
-                sets: shapes.get(&(family, table.clone())),
-                ifnames: &ifnames,
-            };
-            let (t, n) = (decode::cstr(&c.table), decode::cstr(&c.name));
-            let what = format!("GETRULE {family} {} {}", c.table, c.name);
-            let mut store = String::new();
-            pending.clear();
-            let res = self.sock.request(
-                &what,
-                s::NFT_MSG_GETRULE as u16,
-                true,
-                family.to_raw(),
-                &[(s::NFTA_RULE_TABLE, &t), (s::NFTA_RULE_CHAIN, &n)],
-                |m| {
-                    pending.push(build_rule(
-                        m.payload,
-                        family,
-                        &env,
-                        &mut store,
-                        &mut scratch,
-                    ));
-                    Ok(())
-                },
-            );
-            stats.requests += 1;
-            match res {
-                Ok(end) => interrupted |= end.interrupted,
-                Err(e) if kernel_errno(&e) == Some(ENOENT) => {
-                    return Ok(Attempt::Vanished {
-                        family,
-                        table: c.table.clone(),
-                        chain: c.name.clone(),
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-            store.shrink_to_fit();
-            let ct = Arc::new(ChainText::new(family, table.clone(), name.clone(), store));
+            let mut text = std::mem::take(&mut store);
+            let used = text.len();
+            text.shrink_to_fit();
+            // Chains tend to look alike: the next store starts at this one's size instead of
+            // growing by doubling from nothing.
+            store = String::with_capacity(used);
+            let ct = Arc::new(ChainText::new(family, table.clone(), name.clone(), text));
             let count = pending.len() as u32;
             for (i, p) in pending.drain(..).enumerate() {
                 let mut r = Rule::new(ct.clone(), p.at, p.handle, i as u32);
@@ -531,18 +561,36 @@ impl NftSource {
             }
             chains.push(Chain {
                 family,
-                table,
+                table: table.clone(),
                 name,
                 handle: c.handle,
                 hook,
                 rule_count: count,
-                comment: c.comment,
+                comment: c.comment.clone(),
+            });
+            Ok(ControlFlow::Continue(()))
+        };
+        dump_rules(&mut self.sock, &reqs, &mut feed)?;
+        if let Some(i) = vanished {
+            let c = &chain_msgs[i];
+            return Ok(Attempt::Vanished {
+                family: names[i].0,
+                table: c.table.clone(),
+                chain: c.name.clone(),
             });
         }
         rules.shrink_to_fit();
         self.last_rules = rules.len();
 
-        let gen1 = self.generation()?;
+        // The generation after: every answer message carries the low 16 bits of the
+        // generation current when the kernel filled it, and the generation only grows. So
+        // when the last message of the last dump still shows `gen0`, no commit happened since
+        // `gen0` was read (short of exactly 65536 commits within one snapshot) and asking
+        // again is not needed. An empty last dump (no message) tells nothing: ask.
+        let gen1 = match self.sock.last_res_id {
+            Some(r) if r == gen0 as u16 => gen0,
+            _ => self.generation()?,
+        };
         let (bytes1, msgs1) = self.received();
         stats.bytes = bytes1 - bytes0;
         stats.messages = msgs1 - msgs0;
@@ -561,6 +609,48 @@ impl NftSource {
             consistent,
         ))
     }
+}
+
+/// One chain's rule dump request.
+struct RuleDump {
+    family: u8,
+    what: String,
+    table: Vec<u8>,
+    chain: Vec<u8>,
+}
+
+/// What the rule dumps hand to the snapshot, chain by chain (by index): each rule message's
+/// payload, then how the chain's dump ended.
+enum Feed<'a> {
+    Msg(&'a [u8]),
+    End(Result<socket::DumpEnd, NftError>),
+}
+
+type FeedFn<'f> = dyn FnMut(usize, Feed<'_>) -> Result<ControlFlow<()>, NftError> + 'f;
+
+/// Dumps every chain's rules in order, feeding them to `feed`; stops when it breaks.
+fn dump_rules(
+    sock: &mut NftSocket,
+    reqs: &[RuleDump],
+    feed: &mut FeedFn<'_>,
+) -> Result<(), NftError> {
+    for (i, r) in reqs.iter().enumerate() {
+        let res = sock.request(
+            &r.what,
+            s::NFT_MSG_GETRULE as u16,
+            true,
+            r.family,
+            &[
+                (s::NFTA_RULE_TABLE, &r.table),
+                (s::NFTA_RULE_CHAIN, &r.chain),
+            ],
+            |m| feed(i, Feed::Msg(m.payload)).map(|_| ()),
+        );
+        if feed(i, Feed::End(res))?.is_break() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// A rule of the chain being dumped, before the chain's text store is shared.

@@ -15,7 +15,6 @@ use super::decode::{self, NlMsg, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR};
 use crate::firewall::NftError;
 
 const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
 const NLM_F_DUMP: u16 = 0x300;
 /// Large enough for the kernel's biggest dump datagram (it sizes them by our buffer, up to
 /// 32 KiB) so nothing is truncated.
@@ -38,6 +37,9 @@ pub struct NftSocket {
     /// Bytes and messages received, for the benchmark and stats.
     pub bytes: u64,
     pub messages: u64,
+    /// The nfgenmsg `res_id` of the last answer message of the last request: the kernel puts
+    /// the low 16 bits of the ruleset generation there when it fills each message.
+    pub last_res_id: Option<u16>,
 }
 
 fn io_err(e: Errno) -> io::Error {
@@ -70,6 +72,7 @@ impl NftSocket {
             buf: vec![0; RECV_BUF],
             bytes: 0,
             messages: 0,
+            last_res_id: None,
         })
     }
 
@@ -94,6 +97,8 @@ impl NftSocket {
 
     /// Sends a request and feeds each answer message (not the error/done frames) to `f`.
     /// A kernel error becomes `NftError::Kernel`, EPERM becomes `PermissionDenied`.
+    /// A non-dump request is sent without NLM_F_ACK: its one answer message ends it (errors
+    /// come anyway), which saves receiving a separate ACK datagram.
     pub fn request(
         &mut self,
         what: &str,
@@ -103,23 +108,7 @@ impl NftSocket {
         attrs: &[(u16, &[u8])],
         mut f: impl FnMut(&NlMsg<'_>) -> Result<(), NftError>,
     ) -> Result<DumpEnd, NftError> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
-        let req = decode::build_request(msg_type, flags, seq, family, attrs);
-        loop {
-            match send(self.fd.as_raw_fd(), &req, MsgFlags::empty()) {
-                Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EPERM) => return Err(NftError::PermissionDenied),
-                Err(e) => {
-                    return Err(NftError::Send {
-                        what: what.to_string(),
-                        source: io_err(e),
-                    })
-                }
-            }
-        }
+        let seq = self.send_request(what, msg_type, dump, family, attrs)?;
         let mut end = DumpEnd::default();
         loop {
             let n = self.recv_some(what)?;
@@ -128,6 +117,34 @@ impl NftSocket {
             self.buf = buf;
             if result? {
                 return Ok(end);
+            }
+        }
+    }
+
+    fn send_request(
+        &mut self,
+        what: &str,
+        msg_type: u16,
+        dump: bool,
+        family: u8,
+        attrs: &[(u16, &[u8])],
+    ) -> Result<u32, NftError> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+        self.last_res_id = None;
+        let req = decode::build_request(msg_type, flags, seq, family, attrs);
+        loop {
+            match send(self.fd.as_raw_fd(), &req, MsgFlags::empty()) {
+                Ok(_) => return Ok(seq),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EPERM) => return Err(NftError::PermissionDenied),
+                Err(e) => {
+                    return Err(NftError::Send {
+                        what: what.to_string(),
+                        source: io_err(e),
+                    })
+                }
             }
         }
     }
@@ -190,9 +207,12 @@ impl NftSocket {
                     done = true;
                 }
                 _ => {
+                    if let [_, _, a, b, ..] = *m.payload {
+                        self.last_res_id = Some(u16::from_be_bytes([a, b]));
+                    }
                     f(&m)?;
                     if !dump {
-                        // Non-dump answers are followed by an ACK (NLMSG_ERROR 0).
+                        done = true;
                     }
                 }
             }
