@@ -202,6 +202,51 @@ fn child(args: &[String]) -> Result<(), String> {
                 requests,
             );
         }
+        "requests" => {
+            // The fixed cost of each kind of request the snapshot makes besides the rule
+            // dumps, in the benchmark ruleset's namespace: µs per request, median of `reps`
+            // batches of 200.
+            let mut src =
+                NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+            let mut sock = NftSocket::open().map_err(|e| chain_of_errors(&e))?;
+            let mut line = String::new();
+            let kinds: [(&str, u16); 5] = [
+                ("getgen", 0),
+                ("gettable", 1),
+                ("getchain", 4),
+                ("getset", 10),
+                ("getobj", 19),
+            ];
+            for (name, ty) in kinds {
+                let mut v = Vec::new();
+                for _ in 0..reps {
+                    let t = Instant::now();
+                    for _ in 0..200 {
+                        if ty == 0 {
+                            src.generation().map_err(|e| chain_of_errors(&e))?;
+                        } else {
+                            sock.request(name, ty, true, 0, &[], |_| Ok(()))
+                                .map_err(|e| chain_of_errors(&e))?;
+                        }
+                    }
+                    v.push(ms(t.elapsed()) * 1000.0 / 200.0);
+                }
+                line.push_str(&format!("{name}_us={:.1} ", median(v)));
+            }
+            for set in ["mgmt_v4", "ratelimit_v4"] {
+                let mut v = Vec::new();
+                for _ in 0..reps {
+                    let t = Instant::now();
+                    for _ in 0..200 {
+                        src.count_elements(Family::Inet, "bench", set)
+                            .map_err(|e| chain_of_errors(&e))?;
+                    }
+                    v.push(ms(t.elapsed()) * 1000.0 / 200.0);
+                }
+                line.push_str(&format!("count_{set}_us={:.1} ", median(v)));
+            }
+            println!("{}", line.trim_end());
+        }
         "snapshot-only" => {
             // For profilers: snapshots only, no raw dumps in between.
             let mut src =
