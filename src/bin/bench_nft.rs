@@ -90,6 +90,14 @@ fn cpu_ms() -> (f64, f64) {
     (tick(11), tick(12))
 }
 
+/// CPU time of this thread so far (user + system), ms, from CLOCK_THREAD_CPUTIME_ID
+/// (fine-grained, unlike the 10 ms ticks of /proc/self/stat).
+fn cpu_total_ms() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
+        .unwrap_or(f64::NAN)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -163,6 +171,7 @@ fn child(args: &[String]) -> Result<(), String> {
             let mut times = Vec::new();
             let mut bytes = 0;
             let mut requests = 0;
+            let (mut raw_cpu_total, mut snap_cpu_total) = (Vec::new(), Vec::new());
             let (mut raw_cpu, mut snap_cpu) = ((0.0, 0.0), (0.0, 0.0));
             let add = |acc: &mut (f64, f64), a: (f64, f64), b: (f64, f64)| {
                 acc.0 += b.0 - a.0;
@@ -171,7 +180,9 @@ fn child(args: &[String]) -> Result<(), String> {
             for _ in 0..reps {
                 // Interleaved with the raw dump, so both see the same load on a shared machine.
                 let c0 = cpu_ms();
+                let t0 = cpu_total_ms();
                 let (t, b) = raw_once(&mut sock)?;
+                raw_cpu_total.push(cpu_total_ms() - t0);
                 let c1 = cpu_ms();
                 add(&mut raw_cpu, c0, c1);
                 raw_times.push(t);
@@ -179,8 +190,10 @@ fn child(args: &[String]) -> Result<(), String> {
                 // Same `now`: large sets stay on their slow cadence, as between real samples.
                 let t = Instant::now();
                 let c0 = cpu_ms();
+                let t0 = cpu_total_ms();
                 let s = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
                 times.push(ms(t.elapsed()));
+                snap_cpu_total.push(cpu_total_ms() - t0);
                 add(&mut snap_cpu, c0, cpu_ms());
                 bytes = s.stats.bytes;
                 requests = s.stats.requests;
@@ -191,7 +204,7 @@ fn child(args: &[String]) -> Result<(), String> {
                 .map_err(|e| chain_of_errors(&e))?;
             let count_ms = ms(t.elapsed());
             println!(
-                "raw_ms={:.2} raw_bytes={raw_bytes} ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={} raw_user_ms={:.2} raw_sys_ms={:.2} user_ms={:.2} sys_ms={:.2} requests={}",
+                "raw_ms={:.2} raw_bytes={raw_bytes} ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={} raw_user_ms={:.2} raw_sys_ms={:.2} user_ms={:.2} sys_ms={:.2} requests={} raw_cpu_ms={:.2} cpu_ms={:.2}",
                 median(raw_times),
                 median(times),
                 proc_kib("VmHWM:"),
@@ -200,6 +213,8 @@ fn child(args: &[String]) -> Result<(), String> {
                 snap_cpu.0 / reps as f64,
                 snap_cpu.1 / reps as f64,
                 requests,
+                median(raw_cpu_total),
+                median(snap_cpu_total),
             );
         }
         "requests" => {
@@ -273,8 +288,20 @@ fn field(out: &str, key: &str) -> String {
 
 /// Runs `cmd` under `/usr/bin/time -f %M` in the namespace: (stdout, peak RSS KiB).
 fn timed(ns: &str, cmd: &[&str]) -> Result<(String, u64), String> {
+    timed_cpu(ns, cmd).map(|(out, rss, _)| (out, rss))
+}
+
+/// [`timed`], also returning the command's CPU time (user + system), ms.
+fn timed_cpu(ns: &str, cmd: &[&str]) -> Result<(String, u64, f64), String> {
     let out = Command::new("ip")
-        .args(["netns", "exec", ns, "/usr/bin/time", "-f", "maxrss=%M"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "/usr/bin/time",
+            "-f",
+            "cpu=%U+%S\nmaxrss=%M",
+        ])
         .args(cmd)
         .output()
         .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
@@ -288,7 +315,18 @@ fn timed(ns: &str, cmd: &[&str]) -> Result<(String, u64), String> {
         .find_map(|l| l.strip_prefix("maxrss="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), rss))
+    let cpu = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("cpu="))
+        .map(|v| {
+            v.split('+')
+                .filter_map(|x| x.trim().parse::<f64>().ok())
+                .sum::<f64>()
+                * 1000.0
+        })
+        .unwrap_or(f64::NAN);
+    Ok((String::from_utf8_lossy(&out.stdout).into_owned(), rss, cpu))
 }
 
 struct Ns(String);
@@ -321,8 +359,10 @@ fn run(args: &[String]) -> Result<(), String> {
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let exe = exe.to_string_lossy().into_owned();
-    println!("| rules | 100k set | `nft -j` ms | `nft -j` peak RSS | raw dump ms | raw bytes | snapshot ms | ratio to raw | vs `nft -j` | snapshot peak RSS | first snapshot ms | 100k count ms |");
-    println!("|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| rules | 100k set | `nft -j` ms | `nft -j` peak RSS | raw dump ms | raw bytes | snapshot ms | ratio to raw | vs `nft -j` | snapshot peak RSS | first snapshot ms | 100k count ms | raw CPU ms | snapshot CPU ms | CPU ratio to raw | `nft -j` CPU ms | vs `nft -j` CPU |");
+    println!(
+        "|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for (i, n) in sizes.iter().enumerate() {
         for with_set in [false, true] {
             if with_set && big == 0 {
@@ -368,20 +408,27 @@ fn run(args: &[String]) -> Result<(), String> {
             }
             // nft -j
             let mut nft_times = Vec::new();
+            let mut nft_cpu = Vec::new();
             let mut nft_rss = 0;
             for _ in 0..reps.min(3) {
                 let t = Instant::now();
-                let (_, rss) = timed(&ns.0, &["nft", "-j", "list", "ruleset"])?;
+                let (_, rss, cpu) = timed_cpu(&ns.0, &["nft", "-j", "list", "ruleset"])?;
                 nft_times.push(ms(t.elapsed()));
+                nft_cpu.push(cpu);
                 nft_rss = nft_rss.max(rss);
             }
+            let nft_cpu = median(nft_cpu);
             let (snap, snap_rss) = timed(&ns.0, &[&exe, "child", "snapshot", &reps.to_string()])?;
             let nft_ms = median(nft_times);
             let raw_ms: f64 = field(&snap, "raw_ms").parse().unwrap_or(f64::NAN);
             let snap_ms: f64 = field(&snap, "ms").parse().unwrap_or(f64::NAN);
             let rules = field(&snap, "rules");
+            // CPU time is what load on a shared machine does not change: `nft -j` runs in
+            // its own process before the child, so its wall time saw other load than ours.
+            let snap_cpu: f64 = field(&snap, "cpu_ms").parse().unwrap_or(f64::NAN);
+            let raw_cpu: f64 = field(&snap, "raw_cpu_ms").parse().unwrap_or(f64::NAN);
             println!(
-                "| {n} ({rules} listed) | {} | {nft_ms:.1} | {:.1} MiB | {raw_ms:.1} | {} | {snap_ms:.1} | {:.2}x | {:.1}x faster | {:.1} MiB | {} | {} |",
+                "| {n} ({rules} listed) | {} | {nft_ms:.1} | {:.1} MiB | {raw_ms:.1} | {} | {snap_ms:.1} | {:.2}x | {:.1}x faster | {:.1} MiB | {} | {} | {raw_cpu:.2} | {snap_cpu:.2} | {:.2}x | {nft_cpu:.0} | {:.1}x less |",
                 if with_set { "yes" } else { "no" },
                 nft_rss as f64 / 1024.0,
                 field(&snap, "raw_bytes"),
@@ -390,6 +437,8 @@ fn run(args: &[String]) -> Result<(), String> {
                 snap_rss as f64 / 1024.0,
                 field(&snap, "first_ms"),
                 if with_set { field(&snap, "count_ms") } else { "-".into() },
+                snap_cpu / raw_cpu,
+                nft_cpu / snap_cpu,
             );
             eprintln!("  detail {n} set={with_set}: {}", snap.trim());
         }
