@@ -428,7 +428,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let snap_cpu: f64 = field(&snap, "cpu_ms").parse().unwrap_or(f64::NAN);
             let raw_cpu: f64 = field(&snap, "raw_cpu_ms").parse().unwrap_or(f64::NAN);
             println!(
-                "| {n} ({rules} listed) | {} | {nft_ms:.1} | {:.1} MiB | {raw_ms:.1} | {} | {snap_ms:.1} | {:.2}x | {:.1}x faster | {:.1} MiB | {} | {} | {raw_cpu:.2} | {snap_cpu:.2} | {:.2}x | {nft_cpu:.0} | {:.1}x less |",
+                "| {n} ({rules} listed) | {} | {nft_ms:.1} | {:.1} MiB | {raw_ms:.1} | {} | {snap_ms:.1} | {:.2}x | {:.1}x faster | {:.1} MiB | {} | {} | {raw_cpu:.2} | {snap_cpu:.2} | {:.2}x | {nft_cpu:.0} | {} |",
                 if with_set { "yes" } else { "no" },
                 nft_rss as f64 / 1024.0,
                 field(&snap, "raw_bytes"),
@@ -438,7 +438,12 @@ fn run(args: &[String]) -> Result<(), String> {
                 field(&snap, "first_ms"),
                 if with_set { field(&snap, "count_ms") } else { "-".into() },
                 snap_cpu / raw_cpu,
-                nft_cpu / snap_cpu,
+                // /usr/bin/time counts in 10 ms steps: below that there is no ratio to give.
+                if nft_cpu >= 10.0 {
+                    format!("{:.1}x less", nft_cpu / snap_cpu)
+                } else {
+                    "-".into()
+                },
             );
             eprintln!("  detail {n} set={with_set}: {}", snap.trim());
         }
