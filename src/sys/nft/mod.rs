@@ -58,6 +58,7 @@ impl Default for CountPolicy {
 }
 
 type SetKey = (Family, Arc<str>, Arc<str>, u64);
+type WriterKey = (Family, Arc<str>, String);
 
 /// Reads nftables from the kernel of the network namespace it was opened in.
 pub struct NftSource {
@@ -68,6 +69,9 @@ pub struct NftSource {
     anon: HashMap<SetKey, Arc<(String, bool)>>,
     /// Last element count of each named set: (count, when, generation).
     counts: HashMap<SetKey, (u64, Instant, u32)>,
+    /// Sets some rule writes from the packet path (`add @s { ip saddr }`), as read at a
+    /// generation; `None` also when a rule could not be decoded (it might be one).
+    writers: Option<(u32, HashSet<WriterKey>)>,
     /// Rules in the last snapshot: the next one reserves that much at once instead of
     /// doubling its vector (which would briefly hold two copies at 50k rules).
     last_rules: usize,
@@ -152,6 +156,7 @@ impl NftSource {
             policy,
             anon: HashMap::new(),
             counts: HashMap::new(),
+            writers: None,
             last_rules: 0,
         })
     }
@@ -389,7 +394,16 @@ impl NftSource {
                 // A set without timeouts that the datapath cannot fill (no `dynamic`) only
                 // changes through a commit, which moves the generation: counted at this
                 // generation, its count is still exact.
-                let static_set = m.shape.flags & (s::NFT_SET_TIMEOUT | s::NFT_SET_EVAL) == 0;
+                // A dynset can write a set without the `dynamic` flag too (the kernel only
+                // asks for it with per-element expressions), so a set no rule writes, as read
+                // at this same generation.
+                let static_set = m.shape.flags & (s::NFT_SET_TIMEOUT | s::NFT_SET_EVAL) == 0
+                    && match &self.writers {
+                        Some((g, w)) if *g == gen0 => {
+                            !w.contains(&(family, table.clone(), m.name.clone()))
+                        }
+                        _ => false,
+                    };
                 let current = match last {
                     Some((n, _, g)) if static_set && g == gen0 => Some(n),
                     _ => None,
@@ -492,17 +506,32 @@ impl NftSource {
             .collect();
         let mut store = String::new();
         let mut vanished: Option<usize> = None;
+        let mut writers: Option<HashSet<WriterKey>> = Some(HashSet::new());
+        let mut written: Vec<String> = Vec::new();
         let mut feed = |i: usize, item: Feed<'_>| -> Result<ControlFlow<()>, NftError> {
             let (family, table) = &names[i];
             let res = match item {
                 Feed::Msg(payload) => {
-                    pending.push(build_rule(
+                    let p = build_rule(
                         payload,
                         *family,
                         &envs[i],
                         &mut store,
                         &mut scratch,
-                    ));
+                        &mut written,
+                    );
+                    // A rule that did not decode, or a dynset that did not, might write any
+                    // set: then no count is carried over at this generation.
+                    if p.undecodable || written.iter().any(String::is_empty) {
+                        writers = None;
+                    }
+                    if let Some(w) = writers.as_mut() {
+                        for set in written.drain(..) {
+                            w.insert((*family, table.clone(), set));
+                        }
+                    }
+                    written.clear();
+                    pending.push(p);
                     return Ok(ControlFlow::Continue(()));
                 }
                 Feed::End(res) => res,
@@ -561,6 +590,11 @@ impl NftSource {
             Ok(ControlFlow::Continue(()))
         };
         dump_rules(&mut self.sock, &chain_msgs, &names, &mut feed)?;
+        // Only a complete listing says which sets no rule writes.
+        self.writers = match vanished {
+            None => writers.map(|w| (gen0, w)),
+            Some(_) => None,
+        };
         if let Some(i) = vanished {
             let c = &chain_msgs[i];
             return Ok(Attempt::Vanished {
@@ -653,6 +687,7 @@ fn build_rule(
     env: &Env<'_>,
     store: &mut String,
     exprs: &mut Vec<Expr>,
+    written: &mut Vec<String>,
 ) -> Pending {
     match decode::decode_rule_into(payload, exprs, false) {
         Ok(head) => {
@@ -675,6 +710,11 @@ fn build_rule(
                     }
                     Expr::Objref { kind, name } if *kind == s::NFT_OBJECT_COUNTER => {
                         refs.push(Box::from(name.as_str()));
+                    }
+                    Expr::Dynset { set, .. } => written.push(set.clone()),
+                    // A dynset that did not decode writes some set: an empty name says so.
+                    Expr::Undecodable { name, .. } if name == "dynset" => {
+                        written.push(String::new());
                     }
                     _ => {}
                 }
