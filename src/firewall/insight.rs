@@ -12,7 +12,6 @@
 //! Pure: every call takes `now_ms` (Unix milliseconds).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -358,32 +357,7 @@ fn sort_rows(v: &mut [Row], sort: Sort) {
 
 /// Unix milliseconds as RFC 3339 UTC, second precision: `2026-11-24T07:30:00Z`.
 pub fn rfc3339(ms: u64) -> String {
-    struct R(u64);
-    impl fmt::Display for R {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            let secs = self.0 / 1000;
-            let days = (secs / 86_400) as i64;
-            let rem = secs % 86_400;
-            // Days to civil date (H. Hinnant's algorithm).
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z.rem_euclid(146_097);
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let d = doy - (153 * mp + 2) / 5 + 1;
-            let m = if mp < 10 { mp + 3 } else { mp - 9 };
-            let y = yoe + era * 400 + i64::from(m <= 2);
-            write!(
-                f,
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-                rem / 3600,
-                rem % 3600 / 60,
-                rem % 60
-            )
-        }
-    }
-    R(ms).to_string()
+    crate::logging::utc(ms / 1000)
 }
 
 #[cfg(test)]
