@@ -863,7 +863,10 @@ impl Controller {
         let Some(sim) = self.bank.as_sim() else {
             return Err(RelayError::NotSim(self.bank.kind()));
         };
-        let hold = sw.debounce + Duration::from_millis(60);
+        // A hand holds a wall button 100-300 ms. The switch loop debounces by the times it
+        // wakes, not by edge timestamps, so a shorter simulated press can pass unseen on a
+        // loaded machine.
+        let hold = sw.debounce + Duration::from_millis(250);
         let active = Level::active(sw.active_low);
         match sw.mode {
             switch::SwitchMode::Toggle => {
