@@ -27,8 +27,8 @@ import tempfile
 DESIGN_METRICS = {
     "pirouterd_nft_rule_packets_total",
     "pirouterd_nft_rule_bytes_total",
-    "pirouterd_nft_counter_packets_total",
-    "pirouterd_nft_counter_bytes_total",
+    "pirouterd_nft_object_packets_total",
+    "pirouterd_nft_object_bytes_total",
     "pirouterd_nft_set_elements",
     "pirouterd_nft_rules_never_hit",
     "pirouterd_jool_sessions",

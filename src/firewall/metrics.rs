@@ -314,28 +314,28 @@ pub fn render(out: &mut String, m: &NftMetrics<'_>) {
 
     family(
         out,
-        "pirouterd_nft_counter_packets_total",
+        "pirouterd_nft_object_packets_total",
         "counter",
         "Packets counted by a named counter object.",
     );
     let mut seen = BTreeSet::new();
     for c in m.counters {
         if seen.insert((&c.family, &c.table, &c.name)) {
-            out.push_str("pirouterd_nft_counter_packets_total");
+            out.push_str("pirouterd_nft_object_packets_total");
             obj_labels(out, &c.family, &c.table, "counter", &c.name);
             let _ = writeln!(out, " {}", c.packets);
         }
     }
     family(
         out,
-        "pirouterd_nft_counter_bytes_total",
+        "pirouterd_nft_object_bytes_total",
         "counter",
         "Bytes counted by a named counter object.",
     );
     seen.clear();
     for c in m.counters {
         if seen.insert((&c.family, &c.table, &c.name)) {
-            out.push_str("pirouterd_nft_counter_bytes_total");
+            out.push_str("pirouterd_nft_object_bytes_total");
             obj_labels(out, &c.family, &c.table, "counter", &c.name);
             let _ = writeln!(out, " {}", c.bytes);
         }
@@ -495,7 +495,7 @@ mod tests {
             "pirouterd_nft_rules_never_hit{family=\"inet\",table=\"fw\",chain=\"in\"} 1\n"
         ));
         assert!(out.contains(
-            "pirouterd_nft_counter_bytes_total{family=\"inet\",table=\"fw\",counter=\"cnt\"} 400\n"
+            "pirouterd_nft_object_bytes_total{family=\"inet\",table=\"fw\",counter=\"cnt\"} 400\n"
         ));
         assert!(out.contains(
             "pirouterd_nft_set_elements{family=\"inet\",table=\"fw\",set=\"blocklist\"} 7\n"
