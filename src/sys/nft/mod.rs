@@ -256,6 +256,32 @@ impl NftSource {
         }
     }
 
+    /// Dumps every object of one kind (`what`: request name, message type, and the noun for
+    /// warnings), decoding each message and handing it to `keep`. A message that does not
+    /// decode becomes a warning, never an error: one odd object must not stop the listing.
+    fn dump_each<T, E: std::fmt::Display>(
+        &mut self,
+        what: (&str, u32, &str),
+        decode: impl Fn(&[u8]) -> Result<T, E>,
+        mut keep: impl FnMut(T),
+        acc: (&mut Vec<String>, &mut bool, &mut SnapshotStats),
+    ) -> Result<(), NftError> {
+        let (name, msg_type, noun) = what;
+        let (warnings, interrupted, stats) = acc;
+        let end = self
+            .sock
+            .request(name, msg_type as u16, true, 0, &[], |m| {
+                match decode(m.payload) {
+                    Ok(x) => keep(x),
+                    Err(e) => warnings.push(format!("{noun} could not be decoded: {e}")),
+                }
+                Ok(())
+            })?;
+        *interrupted |= end.interrupted;
+        stats.requests += 1;
+        Ok(())
+    }
+
     fn attempt(&mut self, now: Instant) -> Result<Attempt, NftError> {
         let (bytes0, msgs0) = self.received();
         let mut stats = SnapshotStats::default();
@@ -265,24 +291,21 @@ impl NftSource {
 
         // Tables.
         let mut tables: Vec<Table> = Vec::new();
-        let end = self
-            .sock
-            .request("GETTABLE", s::NFT_MSG_GETTABLE as u16, true, 0, &[], |m| {
-                match decode::decode_table(m.payload) {
-                    Ok(t) => tables.push(Table {
-                        family: t.family,
-                        name: t.name.into(),
-                        handle: t.handle,
-                        flags: t.flags,
-                        owner: t.owner,
-                        comment: t.comment,
-                    }),
-                    Err(e) => warnings.push(format!("a table could not be decoded: {e}")),
-                }
-                Ok(())
-            })?;
-        interrupted |= end.interrupted;
-        stats.requests += 1;
+        self.dump_each(
+            ("GETTABLE", s::NFT_MSG_GETTABLE, "a table"),
+            decode::decode_table,
+            |t| {
+                tables.push(Table {
+                    family: t.family,
+                    name: t.name.into(),
+                    handle: t.handle,
+                    flags: t.flags,
+                    owner: t.owner,
+                    comment: t.comment,
+                })
+            },
+            (&mut warnings, &mut interrupted, &mut stats),
+        )?;
         let table_name = |fam: Family, name: &str| -> Arc<str> {
             tables
                 .iter()
@@ -293,69 +316,54 @@ impl NftSource {
 
         // Chains.
         let mut chain_msgs: Vec<ChainMsg> = Vec::new();
-        let end = self
-            .sock
-            .request("GETCHAIN", s::NFT_MSG_GETCHAIN as u16, true, 0, &[], |m| {
-                match decode::decode_chain(m.payload) {
-                    Ok(c) => chain_msgs.push(c),
-                    Err(e) => warnings.push(format!("a chain could not be decoded: {e}")),
-                }
-                Ok(())
-            })?;
-        interrupted |= end.interrupted;
-        stats.requests += 1;
+        self.dump_each(
+            ("GETCHAIN", s::NFT_MSG_GETCHAIN, "a chain"),
+            decode::decode_chain,
+            |m| chain_msgs.push(m),
+            (&mut warnings, &mut interrupted, &mut stats),
+        )?;
 
         // Sets.
         let mut set_msgs: Vec<SetMsg> = Vec::new();
-        let end = self
-            .sock
-            .request("GETSET", s::NFT_MSG_GETSET as u16, true, 0, &[], |m| {
-                match decode::decode_set(m.payload) {
-                    Ok(st) => set_msgs.push(st),
-                    Err(e) => warnings.push(format!("a set could not be decoded: {e}")),
-                }
-                Ok(())
-            })?;
-        interrupted |= end.interrupted;
-        stats.requests += 1;
+        self.dump_each(
+            ("GETSET", s::NFT_MSG_GETSET, "a set"),
+            decode::decode_set,
+            |m| set_msgs.push(m),
+            (&mut warnings, &mut interrupted, &mut stats),
+        )?;
 
         // Named objects (counters, quotas, ...).
         let mut objects: Vec<NamedObject> = Vec::new();
-        let end = self
-            .sock
-            .request("GETOBJ", s::NFT_MSG_GETOBJ as u16, true, 0, &[], |m| {
-                match decode::decode_obj(m.payload) {
-                    Ok(o) => {
-                        let family = o.family.unwrap_or(Family::Other(0));
-                        let value = match o.kind {
-                            s::NFT_OBJECT_COUNTER => ObjectValue::Counter(Counter {
-                                packets: o.values.0,
-                                bytes: o.values.1,
-                            }),
-                            s::NFT_OBJECT_QUOTA => ObjectValue::Quota {
-                                bytes: o.values.0,
-                                consumed: o.values.1,
-                                over: o.flags & s::NFT_QUOTA_F_INV != 0,
-                            },
-                            k => ObjectValue::Other {
-                                kind: decode::obj_kind_name(k),
-                            },
-                        };
-                        objects.push(NamedObject {
-                            family,
-                            table: table_name(family, &o.table),
-                            name: o.name.into(),
-                            handle: o.handle,
-                            value,
-                            comment: o.comment,
-                        });
-                    }
-                    Err(e) => warnings.push(format!("a named object could not be decoded: {e}")),
-                }
-                Ok(())
-            })?;
-        interrupted |= end.interrupted;
-        stats.requests += 1;
+        self.dump_each(
+            ("GETOBJ", s::NFT_MSG_GETOBJ, "a named object"),
+            decode::decode_obj,
+            |o| {
+                let family = o.family.unwrap_or(Family::Other(0));
+                let value = match o.kind {
+                    s::NFT_OBJECT_COUNTER => ObjectValue::Counter(Counter {
+                        packets: o.values.0,
+                        bytes: o.values.1,
+                    }),
+                    s::NFT_OBJECT_QUOTA => ObjectValue::Quota {
+                        bytes: o.values.0,
+                        consumed: o.values.1,
+                        over: o.flags & s::NFT_QUOTA_F_INV != 0,
+                    },
+                    k => ObjectValue::Other {
+                        kind: decode::obj_kind_name(k),
+                    },
+                };
+                objects.push(NamedObject {
+                    family,
+                    table: table_name(family, &o.table),
+                    name: o.name.into(),
+                    handle: o.handle,
+                    value,
+                    comment: o.comment,
+                });
+            },
+            (&mut warnings, &mut interrupted, &mut stats),
+        )?;
 
         // Set shapes per table, anonymous set elements, named set counts.
         let ifnames = Ifnames::new();
