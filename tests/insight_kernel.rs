@@ -7,9 +7,6 @@
 //! `nft -j list ruleset` here; time is injected (`now`), so nothing sleeps.
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::Netns;
 use pirouterd::firewall::identity::{Counter, RuleSample, RulesetSample, TableRef};
 use pirouterd::firewall::insight::{rfc3339, Insight, RulesQuery, Sort};
@@ -120,26 +117,7 @@ fn by_comment<'a>(
 }
 
 fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::promtool_check_metrics(text);
 }
 
 #[test]
