@@ -12,7 +12,7 @@ use pirouterd::relays::switch::{SwitchConfig, SwitchMode};
 use pirouterd::relays::{AtStart, Command, Controller, Drive, Now, RelayConfig, Source};
 use pirouterd::sys::clock::SystemClock;
 use pirouterd::sys::gpio::sim::SimBank;
-use pirouterd::sys::gpio::{BackendKind, GpioError, Level, PinBank, Pull};
+use pirouterd::sys::gpio::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
 
 fn porch(switch: bool) -> RelayConfig {
     RelayConfig {
@@ -34,7 +34,8 @@ fn porch(switch: bool) -> RelayConfig {
     }
 }
 
-/// Counts `wait_inputs` calls: one per service-loop pass.
+/// Counts blocking `wait_inputs` calls: one per service-loop pass (each pass also drains edges
+/// without waiting before it reads the switches; those are not wake-ups).
 struct Counting(SimBank, AtomicU64);
 
 impl PinBank for Counting {
@@ -53,9 +54,11 @@ impl PinBank for Counting {
     fn read(&self, pin: u8) -> Result<Level, GpioError> {
         self.0.read(pin)
     }
-    fn wait_inputs(&self, t: Duration) -> Result<bool, GpioError> {
-        self.1.fetch_add(1, Ordering::Relaxed);
-        self.0.wait_inputs(t)
+    fn wait_inputs(&self, t: Duration, edges: &mut Vec<Edge>) -> Result<bool, GpioError> {
+        if !t.is_zero() {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+        self.0.wait_inputs(t, edges)
     }
 }
 

@@ -13,7 +13,7 @@ use pirouterd::relays::switch::{SwitchConfig, SwitchMode};
 use pirouterd::relays::{AtStart, Command, Controller, Drive, RelayConfig, Sense, Source};
 use pirouterd::sys::clock::{Clock, SystemClock};
 use pirouterd::sys::gpio::sim::{Appliance, SimBank};
-use pirouterd::sys::gpio::{BackendKind, GpioError, Level, PinBank, Pull};
+use pirouterd::sys::gpio::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
 
 fn api() -> Source {
     Source::Api {
@@ -220,6 +220,64 @@ fn switch_bounces_are_ignored_and_a_press_toggles() {
     t.join().expect("join");
 }
 
+/// Presses are judged by their edge times: one made before the service loop first runs, and
+/// one that comes and goes while the loop is busy, both count; a bounce seen late does not.
+#[test]
+fn presses_count_by_edge_time_while_the_loop_is_busy() {
+    let sim = Arc::new(SimBank::new());
+    wire(&sim, true);
+    let c = Arc::new(controller(sim.clone(), vec![fireplace()], None));
+    c.boot();
+    // Pressed and released before the loop exists.
+    sim.press(17, Duration::from_millis(60));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c2, stop2) = (c.clone(), stop.clone());
+    let passes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let passes2 = passes.clone();
+    // Every pass of the loop takes 400 ms: far longer than any press below.
+    let t = std::thread::spawn(move || {
+        c2.run(&stop2, |_| {
+            passes2.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(400));
+        })
+    });
+    let wait_on = |want: bool| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while c.views()[0].on != want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        c.views()[0].on == want
+    };
+    assert!(wait_on(true), "the press before the loop started was lost");
+    assert_eq!(c.views()[0].source, "switch");
+    // Wait until the loop is inside a pass, then press and release within it.
+    let p = passes.load(Ordering::SeqCst);
+    while passes.load(Ordering::SeqCst) == p {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sim.press(17, Duration::from_millis(60));
+    assert!(wait_on(false), "a press inside one busy pass was lost");
+    // A 10 ms blip (debounce is 40 ms) inside a busy pass is still a bounce.
+    let p = passes.load(Ordering::SeqCst);
+    while passes.load(Ordering::SeqCst) == p {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sim.press(17, Duration::from_millis(10));
+    let p = passes.load(Ordering::SeqCst);
+    while passes.load(Ordering::SeqCst) < p + 2 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!c.views()[0].on, "a bounce toggled the fireplace");
+    stop.store(true, Ordering::SeqCst);
+    t.join().expect("join");
+    let switch_changes = c
+        .events(0)
+        .iter()
+        .filter(|l| l.change.source == Source::Switch)
+        .count();
+    assert_eq!(switch_changes, 2);
+}
+
 #[test]
 fn an_appliance_switched_at_the_wall_is_followed_with_its_auto_off() {
     let sim = Arc::new(SimBank::new());
@@ -308,8 +366,8 @@ impl PinBank for NotSim {
     fn read(&self, pin: u8) -> Result<Level, GpioError> {
         self.0.read(pin)
     }
-    fn wait_inputs(&self, t: Duration) -> Result<bool, GpioError> {
-        self.0.wait_inputs(t)
+    fn wait_inputs(&self, t: Duration, edges: &mut Vec<Edge>) -> Result<bool, GpioError> {
+        self.0.wait_inputs(t, edges)
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys::atomic_file::{self, AtomicFileError};
 use crate::sys::clock::Clock;
-use crate::sys::gpio::{BackendKind, GpioError, Level, PinBank, Pull};
+use crate::sys::gpio::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
 
 use super::led::{self, LedConfig, Signals};
 use super::relay::{
@@ -145,6 +145,8 @@ struct Slot {
     /// The state as last published, locked only for a copy: readers (API, metrics, LEDs) never
     /// wait for a pulse and its sense read-back.
     published: Mutex<RelayState>,
+    /// The switch input's level when it was claimed.
+    switch_at_claim: Option<Level>,
 }
 
 impl Slot {
@@ -231,12 +233,16 @@ impl Controller {
                 initial_on =
                     matches!(cfg.drive, Drive::Pulse { .. }) && level.is_active(s.active_low);
             }
+            let mut switch_at_claim = None;
             if let Some(sw) = cfg.switch {
                 claim(
                     format!("relay {} switch", cfg.name),
                     sw.pin,
                     bank.claim_input(sw.pin, sw.pull, sw.debounce),
                 )?;
+                // Edges queue from the claim on; debouncing starts from this level, so a press
+                // made before the service loop first runs is still a press.
+                switch_at_claim = bank.read(sw.pin).ok();
             }
             let mut state = RelayState::initial(Now {
                 wall_ms: now_ms,
@@ -244,6 +250,7 @@ impl Controller {
             });
             state.on = initial_on;
             slots.push(Slot {
+                switch_at_claim,
                 published: Mutex::new(state.clone()),
                 inner: Mutex::new(SlotInner { state, sense }),
                 cfg,
@@ -761,26 +768,44 @@ impl Controller {
             .filter(|(i, _)| workers.contains_key(i))
             .filter_map(|(i, s)| {
                 let sw = s.cfg.switch?;
-                let level = self.bank.read(sw.pin).ok()?;
-                Some((i, Debouncer::new(level, sw.debounce)))
+                Some((i, Debouncer::new(s.switch_at_claim?, sw.debounce)))
             })
             .collect();
         let heartbeat = self.leds.iter().any(|l| l.signal == led::Signal::Heartbeat);
+        let mut edges: Vec<Edge> = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             each_pass(self);
+            // Collect the edges that happened up to now before reading levels: an edge older
+            // than a read but delivered after it would lose its time.
+            if let Err(e) = self.bank.wait_inputs(Duration::ZERO, &mut edges) {
+                log::warn!("relays: {}", chain(&e));
+            }
             let now = self.now();
+            let real_now = Instant::now();
             for (i, d) in switches.iter_mut() {
                 let slot = &self.relays[*i];
                 let Some(sw) = slot.cfg.switch else { continue };
-                let Ok(level) = self.bank.read(sw.pin) else {
-                    continue;
-                };
-                if let Some(stable) = d.sample(level, now.mono_ms) {
+                // Edges first, by the time they happened, then the level now: a press that
+                // came and went while this loop was busy still counts, and a lost edge is
+                // caught by the read.
+                let seen = edges
+                    .iter()
+                    .filter(|e| e.pin == sw.pin)
+                    .map(|e| {
+                        let age = ms(real_now.saturating_duration_since(e.at));
+                        (e.level, now.mono_ms.saturating_sub(age))
+                    })
+                    .chain(self.bank.read(sw.pin).ok().map(|l| (l, now.mono_ms)));
+                for (level, at) in seen {
+                    let Some(stable) = d.sample(level, at) else {
+                        continue;
+                    };
                     if let (Some(cmd), Some(tx)) = (switch::command(&sw, stable), workers.get(i)) {
                         let _ = tx.send(cmd);
                     }
                 }
             }
+            edges.clear();
             self.poll_sense();
             self.tick();
             self.update_leds();
@@ -802,7 +827,7 @@ impl Controller {
                 wake = wake.min(d);
             }
             let timeout = Duration::from_millis(wake.saturating_sub(now).max(1));
-            if let Err(e) = self.bank.wait_inputs(timeout) {
+            if let Err(e) = self.bank.wait_inputs(timeout, &mut edges) {
                 log::warn!("relays: {}", chain(&e));
                 std::thread::sleep(timeout);
             }
@@ -863,10 +888,9 @@ impl Controller {
         let Some(sim) = self.bank.as_sim() else {
             return Err(RelayError::NotSim(self.bank.kind()));
         };
-        // A hand holds a wall button 100-300 ms. The switch loop debounces by the times it
-        // wakes, not by edge timestamps, so a shorter simulated press can pass unseen on a
-        // loaded machine.
-        let hold = sw.debounce + Duration::from_millis(250);
+        // A hand holds a wall button 100-300 ms; the switch loop debounces by edge times, so
+        // a press just over the debounce time counts however busy the loop is.
+        let hold = sw.debounce + Duration::from_millis(100);
         let active = Level::active(sw.active_low);
         match sw.mode {
             switch::SwitchMode::Toggle => {

@@ -34,12 +34,15 @@ pub struct SwitchConfig {
     pub mode: SwitchMode,
 }
 
-/// Debounces one input, sampled at arbitrary times (on edge events and timeouts).
+/// Debounces one input from what it saw and when: edges with the time they happened, and
+/// plain reads at the time of reading. A level counts once it held for the debounce time,
+/// judged by those times, so a press that is over before the loop looks still counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Debouncer {
     stable: Level,
     candidate: Option<(Level, u64)>,
     debounce_ms: u64,
+    last_ms: u64,
 }
 
 impl Debouncer {
@@ -49,6 +52,7 @@ impl Debouncer {
             stable: initial,
             candidate: None,
             debounce_ms: u64::try_from(debounce.as_millis()).unwrap_or(u64::MAX),
+            last_ms: 0,
         }
     }
 
@@ -64,26 +68,39 @@ impl Debouncer {
         self.candidate = None;
     }
 
-    /// Feeds a sample taken at monotonic `now_ms`; returns the new stable level when it
-    /// changes.
-    pub fn sample(&mut self, level: Level, now_ms: u64) -> Option<Level> {
+    /// The input has been at `level` since monotonic `at_ms` (an edge's time, or a read's).
+    /// Times going backwards (an edge delivered after a later read) count as the latest time
+    /// seen. Returns the new stable level when it changes. A press seen only with its release
+    /// still counts (levels are binary, so one sample changes the stable level at most once:
+    /// a candidate that matured, or a new one with no debounce).
+    pub fn sample(&mut self, level: Level, at_ms: u64) -> Option<Level> {
+        let at = at_ms.max(self.last_ms);
+        self.last_ms = at;
+        // A candidate that held until now counts, whatever comes next.
+        if let Some(l) = self.mature(at) {
+            if level != l {
+                self.candidate = Some((level, at));
+            }
+            return Some(l);
+        }
         if level == self.stable {
             self.candidate = None;
             return None;
         }
-        let since = match self.candidate {
-            Some((l, since)) if l == level => since,
-            _ => {
-                self.candidate = Some((level, now_ms));
-                now_ms
-            }
-        };
-        if now_ms.saturating_sub(since) >= self.debounce_ms {
-            self.stable = level;
-            self.candidate = None;
-            return Some(level);
+        if !matches!(self.candidate, Some((l, _)) if l == level) {
+            self.candidate = Some((level, at));
         }
-        None
+        self.mature(at)
+    }
+
+    fn mature(&mut self, at: u64) -> Option<Level> {
+        let (l, since) = self.candidate?;
+        if at.saturating_sub(since) < self.debounce_ms {
+            return None;
+        }
+        self.stable = l;
+        self.candidate = None;
+        Some(l)
     }
 
     /// When a pending candidate would become stable (monotonic ms), so the caller wakes then.
@@ -113,6 +130,10 @@ mod tests {
 
     const DB: Duration = Duration::from_millis(50);
 
+    fn seq(d: &mut Debouncer, level: Level, at: u64) -> Vec<Level> {
+        d.sample(level, at).into_iter().collect()
+    }
+
     #[test]
     fn bounces_shorter_than_debounce_never_count() {
         let mut d = Debouncer::new(High, DB);
@@ -125,7 +146,7 @@ mod tests {
             (40, Low),
             (45, High),
         ] {
-            assert_eq!(d.sample(l, t), None, "t={t}");
+            assert_eq!(seq(&mut d, l, t), [], "t={t}");
         }
         assert_eq!(d.stable(), High);
         assert_eq!(d.deadline(), None);
@@ -134,21 +155,61 @@ mod tests {
     #[test]
     fn a_press_counts_once_after_holding_for_the_debounce_time() {
         let mut d = Debouncer::new(High, DB);
-        assert_eq!(d.sample(Low, 100), None);
-        assert_eq!(d.sample(High, 103), None); // bounce restarts the wait
-        assert_eq!(d.sample(Low, 106), None);
+        assert_eq!(seq(&mut d, Low, 100), []);
+        assert_eq!(seq(&mut d, High, 103), []); // bounce restarts the wait
+        assert_eq!(seq(&mut d, Low, 106), []);
         assert_eq!(d.deadline(), Some(156));
-        assert_eq!(d.sample(Low, 155), None);
-        assert_eq!(d.sample(Low, 156), Some(Low));
-        assert_eq!(d.sample(Low, 300), None, "reported once");
-        assert_eq!(d.sample(High, 400), None);
-        assert_eq!(d.sample(High, 450), Some(High));
+        assert_eq!(seq(&mut d, Low, 155), []);
+        assert_eq!(seq(&mut d, Low, 156), [Low]);
+        assert_eq!(seq(&mut d, Low, 300), [], "reported once");
+        assert_eq!(seq(&mut d, High, 400), []);
+        assert_eq!(seq(&mut d, High, 450), [High]);
+    }
+
+    #[test]
+    fn a_press_seen_only_after_its_release_still_counts() {
+        // The loop was busy: both edges arrive at once, the press held 80 ms.
+        let mut d = Debouncer::new(High, DB);
+        assert_eq!(seq(&mut d, Low, 1_000), []);
+        assert_eq!(
+            seq(&mut d, High, 1_080),
+            [Low],
+            "the press, by its edge times"
+        );
+        // The read that follows, much later, completes the release.
+        assert_eq!(seq(&mut d, High, 2_000), [High]);
+        assert_eq!(d.stable(), High);
+        // A blip shorter than the debounce seen late is still a blip.
+        assert_eq!(seq(&mut d, Low, 3_000), []);
+        assert_eq!(seq(&mut d, High, 3_020), []);
+        assert_eq!(seq(&mut d, High, 5_000), []);
+        assert_eq!(d.stable(), High);
+    }
+
+    #[test]
+    fn times_going_backwards_count_as_the_latest() {
+        // A read at 200 saw Low before the edge stamped 150 was delivered.
+        let mut d = Debouncer::new(High, DB);
+        assert_eq!(seq(&mut d, Low, 200), []);
+        assert_eq!(seq(&mut d, Low, 150), []);
+        assert_eq!(d.deadline(), Some(250));
+        assert_eq!(seq(&mut d, Low, 249), []);
+        assert_eq!(seq(&mut d, Low, 250), [Low]);
     }
 
     #[test]
     fn zero_debounce_is_immediate() {
         let mut d = Debouncer::new(Low, Duration::ZERO);
-        assert_eq!(d.sample(High, 7), Some(High));
+        assert_eq!(seq(&mut d, High, 7), [High]);
+        // Two edges at once with no debounce: both count, in order.
+        assert_eq!(seq(&mut d, Low, 8), [Low]);
+        // A matured candidate and its opposite in one sample: the first counts, the second
+        // waits its own debounce.
+        let mut d = Debouncer::new(Low, DB);
+        assert_eq!(seq(&mut d, High, 0), []);
+        assert_eq!(seq(&mut d, Low, 60), [High]);
+        assert_eq!(d.deadline(), Some(110));
+        assert_eq!(seq(&mut d, Low, 110), [Low]);
     }
 
     #[test]

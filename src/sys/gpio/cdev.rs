@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use gpiocdev::line::{Bias, EdgeDetection, Value};
+use gpiocdev::line::{Bias, EdgeDetection, EdgeKind, Value};
 use gpiocdev::{Chip, Request};
 
-use super::{BackendKind, GpioError, Level, PinBank, Pull};
+use super::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
 
 /// The consumer name other tools (`gpioinfo`) show for our lines.
 const CONSUMER: &str = "pirouterd";
@@ -211,7 +211,7 @@ impl PinBank for CdevBank {
         Ok(Level::from_bool(v == Value::Active))
     }
 
-    fn wait_inputs(&self, timeout: Duration) -> Result<bool, GpioError> {
+    fn wait_inputs(&self, timeout: Duration, edges: &mut Vec<Edge>) -> Result<bool, GpioError> {
         let inputs: Vec<(u8, Arc<Request>)> = self
             .lines()
             .iter()
@@ -237,24 +237,45 @@ impl PinBank for CdevBank {
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
         drop(fds);
+        let first = edges.len();
         for ((pin, req), ready) in inputs.iter().zip(ready) {
             if !ready {
                 continue;
             }
-            // Drain the events: the caller reads levels, not edges, so only the wake-up counts.
             while req.has_edge_event().unwrap_or(false) {
-                if let Err(source) = req.read_edge_event() {
-                    return Err(GpioError::Cdev {
-                        step: "reading edge events of",
-                        pin: *pin,
-                        chip: req.chip_path().display().to_string(),
-                        source,
-                    });
-                }
+                let ev = req.read_edge_event().map_err(|source| GpioError::Cdev {
+                    step: "reading edge events of",
+                    pin: *pin,
+                    chip: req.chip_path().display().to_string(),
+                    source,
+                })?;
+                edges.push(Edge {
+                    pin: *pin,
+                    // Lines are requested active-high: rising is a physical high.
+                    level: Level::from_bool(ev.kind == EdgeKind::Rising),
+                    at: monotonic_to_instant(ev.timestamp_ns),
+                });
             }
         }
+        // Each line has its own queue; the caller wants one timeline.
+        edges[first..].sort_by_key(|e| e.at);
         Ok(true)
     }
+}
+
+/// The kernel stamps edge events with CLOCK_MONOTONIC (the uAPI default we keep), the clock
+/// `Instant` reads on Linux; an `Instant` cannot be built from nanoseconds, so go by age.
+fn monotonic_to_instant(ts_ns: u64) -> Instant {
+    let now = Instant::now();
+    let Ok(mono) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) else {
+        return now;
+    };
+    let now_ns = u64::try_from(mono.tv_sec())
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(mono.tv_nsec()).unwrap_or(0));
+    now.checked_sub(Duration::from_nanos(now_ns.saturating_sub(ts_ns)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub mod sim;
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A physical pin level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -198,6 +198,15 @@ pub fn open(kind: BackendKind) -> Result<Box<dyn PinBank>, GpioError> {
     })
 }
 
+/// An input changed level at `at`. Debouncing by these times, not by when a busy loop got
+/// round to reading the pin, is what makes a short press count however loaded the Pi is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub pin: u8,
+    pub level: Level,
+    pub at: Instant,
+}
+
 /// A bank of GPIO pins. Blocking, callable from several threads; each call is short except
 /// [`PinBank::wait_inputs`].
 pub trait PinBank: Send + Sync {
@@ -212,9 +221,11 @@ pub trait PinBank: Send + Sync {
     fn write(&self, pin: u8, level: Level) -> Result<(), GpioError>;
     /// Reads a claimed pin (an output reads back what it drives).
     fn read(&self, pin: u8) -> Result<Level, GpioError>;
-    /// Blocks until an input may have changed or `timeout` passes. Returns `true` when woken
-    /// by an input event. Callers re-read the inputs either way.
-    fn wait_inputs(&self, timeout: Duration) -> Result<bool, GpioError>;
+    /// Blocks until an input may have changed or `timeout` passes. Appends the input edges
+    /// seen since the last call, oldest first, with the time each happened (backends without
+    /// edge events append none). Returns `true` when woken by an input event. Callers re-read
+    /// the inputs either way: an edge queue can overflow, a level read cannot.
+    fn wait_inputs(&self, timeout: Duration, edges: &mut Vec<Edge>) -> Result<bool, GpioError>;
     /// The simulated bank, for the API's pin view and for pressing simulated switches.
     fn as_sim(&self) -> Option<&sim::SimBank> {
         None

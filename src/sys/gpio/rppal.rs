@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ::rppal::gpio::{Gpio, InputPin, OutputPin};
 
-use super::{BackendKind, GpioError, Level, PinBank, Pull};
+use super::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
 
 /// How often [`RppalBank::wait_inputs`] samples the inputs.
 pub const POLL: Duration = Duration::from_millis(10);
@@ -136,7 +136,8 @@ impl PinBank for RppalBank {
         }
     }
 
-    fn wait_inputs(&self, timeout: Duration) -> Result<bool, GpioError> {
+    fn wait_inputs(&self, timeout: Duration, _edges: &mut Vec<Edge>) -> Result<bool, GpioError> {
+        // Register polling: no edges, the caller samples levels every POLL.
         std::thread::sleep(timeout.min(POLL));
         Ok(false)
     }

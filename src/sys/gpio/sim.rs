@@ -2,14 +2,18 @@
 //! every level. A simulated appliance can be wired between a relay output and a sense input, so
 //! pulse confirmation (and its failure) can be exercised without hardware.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{BackendKind, GpioError, Level, PinBank, Pull};
+use super::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
 
 /// How many levels per pin [`SimBank::history`] keeps.
 const HISTORY: usize = 256;
+
+/// How many input edges wait for `wait_inputs`, like the kernel's per-line event queue; the
+/// oldest go first when nobody collects them.
+const EDGES: usize = 1024;
 
 /// What a simulated pin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,6 +70,8 @@ struct Inner {
     appliances: Vec<(Appliance, bool)>,
     /// Bumped on every input change, so `wait_inputs` can tell a wake-up from a timeout.
     generation: u64,
+    /// Input edges not yet collected by `wait_inputs`.
+    edges: VecDeque<Edge>,
     /// The generation the last `wait_inputs` returned at: a change made between two waits
     /// (while the caller was sampling) wakes the next wait at once, like a kernel event queue.
     waited: u64,
@@ -182,6 +188,14 @@ fn set_input_locked(g: &mut Inner, pin: u8, level: Level) {
         if p.mode == SimMode::Input && p.level != level {
             p.level = level;
             g.generation += 1;
+            if g.edges.len() >= EDGES {
+                g.edges.pop_front();
+            }
+            g.edges.push_back(Edge {
+                pin,
+                level,
+                at: Instant::now(),
+            });
         }
     }
 }
@@ -308,15 +322,16 @@ impl PinBank for SimBank {
             .ok_or(GpioError::NotClaimed { pin })
     }
 
-    fn wait_inputs(&self, timeout: Duration) -> Result<bool, GpioError> {
+    fn wait_inputs(&self, timeout: Duration, edges: &mut Vec<Edge>) -> Result<bool, GpioError> {
         let g = self.lock();
         let start = g.waited;
         let (mut g, _) = self
             .changed
-            .wait_timeout_while(g, timeout, |g| g.generation == start)
+            .wait_timeout_while(g, timeout, |g| g.generation == start && g.edges.is_empty())
             .unwrap_or_else(|p| p.into_inner());
-        let woke = g.generation != start;
+        let woke = g.generation != start || !g.edges.is_empty();
         g.waited = g.generation;
+        edges.extend(g.edges.drain(..));
         Ok(woke)
     }
 
@@ -352,16 +367,55 @@ mod tests {
         b.claim_input(17, Pull::Up, Duration::ZERO).expect("claim");
         assert_eq!(b.read(17).expect("read"), Level::High);
         let b2 = b.clone();
-        let t = std::thread::spawn(move || b2.wait_inputs(Duration::from_secs(10)));
+        let t = std::thread::spawn(move || {
+            let mut e = Vec::new();
+            let woke = b2.wait_inputs(Duration::from_secs(10), &mut e);
+            (woke, e)
+        });
         std::thread::sleep(Duration::from_millis(20));
+        let before = Instant::now();
         b.set_input(17, Level::Low);
-        assert!(t.join().expect("join").expect("wait"));
+        let (woke, edges) = t.join().expect("join");
+        assert!(woke.expect("wait"));
+        assert_eq!(edges.len(), 1, "{edges:?}");
+        assert_eq!((edges[0].pin, edges[0].level), (17, Level::Low));
+        assert!(edges[0].at >= before);
         assert_eq!(b.read(17).expect("read"), Level::Low);
-        assert!(!b.wait_inputs(Duration::from_millis(5)).expect("wait"));
-        // A change made while nobody waits wakes the next wait at once (no lost wake-up).
+        let mut e = Vec::new();
+        assert!(!b
+            .wait_inputs(Duration::from_millis(5), &mut e)
+            .expect("wait"));
+        assert!(e.is_empty());
+        // Changes made while nobody waits wake the next wait at once (no lost wake-up), and
+        // every edge is kept in order with its own time.
         b.set_input(17, Level::High);
-        assert!(b.wait_inputs(Duration::from_secs(10)).expect("wait"));
-        assert!(!b.wait_inputs(Duration::from_millis(5)).expect("wait"));
+        std::thread::sleep(Duration::from_millis(5));
+        b.set_input(17, Level::Low);
+        b.set_input(17, Level::Low); // no change, no edge
+        assert!(b
+            .wait_inputs(Duration::from_secs(10), &mut e)
+            .expect("wait"));
+        let levels: Vec<Level> = e.iter().map(|e| e.level).collect();
+        assert_eq!(levels, [Level::High, Level::Low]);
+        assert!(e[1].at.duration_since(e[0].at) >= Duration::from_millis(5));
+        e.clear();
+        assert!(!b
+            .wait_inputs(Duration::from_millis(5), &mut e)
+            .expect("wait"));
+        assert!(e.is_empty());
+    }
+
+    #[test]
+    fn the_edge_queue_is_bounded() {
+        let b = SimBank::new();
+        b.claim_input(4, Pull::Up, Duration::ZERO).expect("claim");
+        for i in 0..(EDGES + 10) {
+            b.set_input(4, Level::from_bool(i % 2 == 1));
+        }
+        let mut e = Vec::new();
+        assert!(b.wait_inputs(Duration::ZERO, &mut e).expect("wait"));
+        assert_eq!(e.len(), EDGES);
+        assert_eq!(e.last().map(|e| e.level), b.read(4).ok(), "newest kept");
     }
 
     #[test]
