@@ -8,9 +8,10 @@
 //! scan from a million addresses costs the same memory as one from ten, and the real top
 //! talkers stay on top.
 //!
-//! The minimum is found through a binary min-heap of slot numbers; a key's slot is found
-//! through a hash map with a per-process random seed (addresses are chosen by strangers, so
-//! the hash must not be predictable).
+//! Counts are kept in the paper's stream summary (buckets of equal counts in count order),
+//! so the smallest is always at hand; a key's slot is found through a hash table with a
+//! per-process random seed (addresses are chosen by strangers, so the hash must not be
+//! predictable).
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
@@ -99,11 +100,29 @@ impl Hasher for SeededHasher {
     }
 }
 
+/// No slot or bucket.
+const NONE: u32 = u32::MAX;
+
 struct Slot<K> {
     key: K,
     count: u64,
     error: u64,
-    heap_pos: u32,
+    /// The key's hash, so evicting it never hashes it again.
+    hash: u64,
+    /// The bucket of this count, and the neighbours in its circular list of slots.
+    bucket: u32,
+    prev: u32,
+    next: u32,
+}
+
+/// All slots with one count. Buckets form a list in ascending count order.
+#[derive(Clone, Copy)]
+struct Bucket {
+    count: u64,
+    /// The slot added last; its `prev` is the one that has waited longest.
+    head: u32,
+    prev: u32,
+    next: u32,
 }
 
 /// A kept key with its estimated count; the true count is in `count - error ..= count`.
@@ -115,12 +134,22 @@ pub struct Hitter<K> {
 }
 
 /// Top-k counter in memory bounded by its capacity (see the module docs).
+///
+/// Counts are kept in the paper's "stream summary": slots with equal counts share a bucket,
+/// and buckets are listed in count order, so the common step of a flood, a new key taking the
+/// place of one with the smallest count and counting one more, moves one slot to the next
+/// bucket in O(1) (a binary heap needed a sift through log k levels for it). The key that
+/// gives its place is the one that has had the smallest count the longest. The index holds
+/// slot numbers only; keys live once, in their slot.
 pub struct SpaceSaving<K> {
     cap: usize,
     slots: Vec<Slot<K>>,
-    /// Slot numbers, a min-heap on `slots[i].count`.
-    heap: Vec<u32>,
-    index: HashMap<K, u32, SeededState>,
+    buckets: Vec<Bucket>,
+    free_buckets: Vec<u32>,
+    /// The bucket with the smallest count.
+    min: u32,
+    index: hashbrown::HashTable<u32>,
+    hasher: SeededState,
     total: u64,
     /// The slot of the last key offered: runs of one key (one interface, one prefix) skip
     /// the hash lookup.
@@ -128,18 +157,23 @@ pub struct SpaceSaving<K> {
 }
 
 impl<K: Hash + Eq + Clone> SpaceSaving<K> {
-    /// A counter that keeps at most `cap` keys (at least 1).
+    /// A counter that keeps at most `cap` keys (at least 1). Everything it will use is
+    /// allocated here.
     pub fn new(cap: usize) -> Self {
-        let cap = cap.clamp(1, u32::MAX as usize);
+        let cap = cap.clamp(1, (u32::MAX - 2) as usize);
         SpaceSaving {
             cap,
             slots: Vec::with_capacity(cap),
-            heap: Vec::with_capacity(cap),
+            // One bucket per distinct count, plus the one made before the old one empties.
+            buckets: Vec::with_capacity(cap + 1),
+            free_buckets: Vec::with_capacity(cap + 1),
+            min: NONE,
             // Twice the keys: evictions leave tombstones, and at this size hashbrown always
             // rehashes in place instead of growing the table (memory stays flat).
-            index: HashMap::with_capacity_and_hasher(cap * 2, SeededState::default()),
+            index: hashbrown::HashTable::with_capacity(cap * 2),
+            hasher: SeededState::default(),
             total: 0,
-            last: u32::MAX,
+            last: NONE,
         }
     }
 
@@ -163,14 +197,38 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
     /// Forgets everything, keeping the allocations (buckets are recycled this way).
     pub fn clear(&mut self) {
         self.slots.clear();
-        self.heap.clear();
+        self.buckets.clear();
+        self.free_buckets.clear();
+        self.min = NONE;
         self.index.clear();
         self.total = 0;
-        self.last = u32::MAX;
+        self.last = NONE;
+    }
+
+    /// Whether `key` is kept.
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(self.hasher.hash_one(key), key).is_some()
+    }
+
+    #[inline]
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&id| slots[id as usize].key.borrow() == key)
+            .copied()
     }
 
     /// Counts `weight` occurrences of `key`. The key is cloned into the counter only when it
     /// is not kept yet.
+    #[inline]
     pub fn offer<Q>(&mut self, key: &Q, weight: u64)
     where
         K: Borrow<Q>,
@@ -178,47 +236,169 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         Q::Owned: Into<K>,
     {
         self.total = self.total.saturating_add(weight);
-        let last = self.last as usize;
-        if let Some(s) = self.slots.get_mut(last) {
+        if let Some(s) = self.slots.get(self.last as usize) {
             if s.key.borrow() == key {
-                s.count = s.count.saturating_add(weight);
-                let pos = s.heap_pos as usize;
-                self.sift_down(pos);
+                self.bump(self.last, weight);
                 return;
             }
         }
-        if let Some(&slot) = self.index.get(key) {
-            self.last = slot;
-            let s = &mut self.slots[slot as usize];
-            s.count = s.count.saturating_add(weight);
-            let pos = s.heap_pos as usize;
-            self.sift_down(pos);
+        let hash = self.hasher.hash_one(key);
+        if let Some(id) = self.find(hash, key) {
+            self.last = id;
+            self.bump(id, weight);
             return;
         }
-        if self.slots.len() < self.cap {
-            let id = self.slots.len() as u32;
+        let slots = &self.slots;
+        if slots.len() < self.cap {
+            let id = slots.len() as u32;
             self.slots.push(Slot {
                 key: key.to_owned().into(),
                 count: weight,
                 error: 0,
-                heap_pos: self.heap.len() as u32,
+                hash,
+                bucket: NONE,
+                prev: NONE,
+                next: NONE,
             });
-            self.heap.push(id);
-            self.index.insert(key.to_owned().into(), id);
+            let b = self.bucket_for(weight, NONE);
+            self.link(id, b);
+            self.index.insert_unique(hash, id, |_| hash);
             self.last = id;
-            self.sift_up(self.heap.len() - 1);
             return;
         }
-        // Full: the smallest key gives its place (and its count, as error) to the new one.
-        let id = self.heap[0];
+        // Full: the key that has had the smallest count longest gives its place (and its
+        // count, as error) to the new one.
+        let id = self.buckets[self.min as usize].head;
+        let id = self.slots[id as usize].prev;
+        let old_hash = self.slots[id as usize].hash;
+        if let Ok(e) = self.index.find_entry(old_hash, |&x| x == id) {
+            e.remove();
+        }
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, id, |&x| slots[x as usize].hash);
         let s = &mut self.slots[id as usize];
-        let old = std::mem::replace(&mut s.key, key.to_owned().into());
+        s.key = key.to_owned().into();
+        s.hash = hash;
         s.error = s.count;
-        s.count = s.count.saturating_add(weight);
-        self.index.remove::<K>(&old);
-        self.index.insert(key.to_owned().into(), id);
         self.last = id;
-        self.sift_down(0);
+        self.bump(id, weight);
+    }
+
+    /// Adds `w` to a slot's count, moving it to the bucket of its new count.
+    #[inline]
+    fn bump(&mut self, id: u32, w: u64) {
+        if w == 0 && self.slots[id as usize].bucket != NONE {
+            return;
+        }
+        let s = &mut self.slots[id as usize];
+        let (from, alone) = (s.bucket, s.next == id);
+        let count = s.count.saturating_add(w);
+        s.count = count;
+        if alone {
+            // Alone in its bucket, and no bucket in the way: the bucket moves with it.
+            let next = self.buckets[from as usize].next;
+            if next == NONE || self.buckets[next as usize].count > count {
+                self.buckets[from as usize].count = count;
+                return;
+            }
+        }
+        let to = self.bucket_for(count, from);
+        if to == from {
+            return;
+        }
+        self.unlink(id);
+        self.link(id, to);
+    }
+
+    /// The bucket for `count`, made if need be, searching upwards from bucket `from` (or
+    /// from the smallest when `NONE`). `from` itself is returned only when it has `count`.
+    #[inline]
+    fn bucket_for(&mut self, count: u64, from: u32) -> u32 {
+        let (mut after, mut next) = if from == NONE {
+            (NONE, self.min)
+        } else if self.buckets[from as usize].count == count {
+            return from;
+        } else {
+            (from, self.buckets[from as usize].next)
+        };
+        while next != NONE && self.buckets[next as usize].count < count {
+            after = next;
+            next = self.buckets[next as usize].next;
+        }
+        if next != NONE && self.buckets[next as usize].count == count {
+            return next;
+        }
+        let b = Bucket {
+            count,
+            head: NONE,
+            prev: after,
+            next,
+        };
+        let id = match self.free_buckets.pop() {
+            Some(id) => {
+                self.buckets[id as usize] = b;
+                id
+            }
+            None => {
+                self.buckets.push(b);
+                (self.buckets.len() - 1) as u32
+            }
+        };
+        match after {
+            NONE => self.min = id,
+            a => self.buckets[a as usize].next = id,
+        }
+        if next != NONE {
+            self.buckets[next as usize].prev = id;
+        }
+        id
+    }
+
+    /// Makes slot `id` the head of bucket `b`.
+    #[inline]
+    fn link(&mut self, id: u32, b: u32) {
+        let head = self.buckets[b as usize].head;
+        if head == NONE {
+            let s = &mut self.slots[id as usize];
+            (s.prev, s.next) = (id, id);
+        } else {
+            let tail = self.slots[head as usize].prev;
+            self.slots[tail as usize].next = id;
+            self.slots[head as usize].prev = id;
+            let s = &mut self.slots[id as usize];
+            (s.prev, s.next) = (tail, head);
+        }
+        self.slots[id as usize].bucket = b;
+        self.buckets[b as usize].head = id;
+    }
+
+    /// Takes slot `id` out of its bucket, dropping the bucket if it empties.
+    #[inline]
+    fn unlink(&mut self, id: u32) {
+        let Slot {
+            bucket, prev, next, ..
+        } = self.slots[id as usize];
+        if next == id {
+            // The last slot of its bucket.
+            let Bucket { prev, next, .. } = self.buckets[bucket as usize];
+            match prev {
+                NONE => self.min = next,
+                p => self.buckets[p as usize].next = next,
+            }
+            if next != NONE {
+                self.buckets[next as usize].prev = prev;
+            }
+            self.free_buckets.push(bucket);
+        } else {
+            self.slots[prev as usize].next = next;
+            self.slots[next as usize].prev = prev;
+            if self.buckets[bucket as usize].head == id {
+                self.buckets[bucket as usize].head = next;
+            }
+        }
+        let s = &mut self.slots[id as usize];
+        (s.bucket, s.prev, s.next) = (NONE, NONE, NONE);
     }
 
     /// Adds another summary of a disjoint part of the stream (e.g. another part of a file),
@@ -230,7 +410,7 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
         let before = self.total;
         for s in entries {
             self.offer::<K>(&s.key, s.count);
-            if let Some(&id) = self.index.get(&s.key) {
+            if let Some(id) = self.find(self.hasher.hash_one(&s.key), &s.key) {
                 let slot = &mut self.slots[id as usize];
                 slot.error = slot.error.saturating_add(s.error).min(slot.count);
             }
@@ -266,58 +446,10 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
 
     /// The smallest kept count when full (the most any unkept key may have been seen), else 0.
     pub fn floor(&self) -> u64 {
-        if self.slots.len() < self.cap {
+        if self.slots.len() < self.cap || self.min == NONE {
             0
         } else {
-            self.heap
-                .first()
-                .map(|&i| self.slots[i as usize].count)
-                .unwrap_or(0)
-        }
-    }
-
-    #[inline]
-    fn count_at(&self, pos: usize) -> u64 {
-        self.slots[self.heap[pos] as usize].count
-    }
-
-    #[inline]
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        let (sa, sb) = (self.heap[a] as usize, self.heap[b] as usize);
-        self.slots[sa].heap_pos = a as u32;
-        self.slots[sb].heap_pos = b as u32;
-    }
-
-    fn sift_up(&mut self, mut pos: usize) {
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if self.count_at(parent) <= self.count_at(pos) {
-                break;
-            }
-            self.swap(parent, pos);
-            pos = parent;
-        }
-    }
-
-    fn sift_down(&mut self, mut pos: usize) {
-        let n = self.heap.len();
-        loop {
-            let l = 2 * pos + 1;
-            if l >= n {
-                break;
-            }
-            let r = l + 1;
-            let child = if r < n && self.count_at(r) < self.count_at(l) {
-                r
-            } else {
-                l
-            };
-            if self.count_at(pos) <= self.count_at(child) {
-                break;
-            }
-            self.swap(pos, child);
-            pos = child;
+            self.buckets[self.min as usize].count
         }
     }
 }
@@ -343,7 +475,7 @@ pub fn merge_top<'a, K: Hash + Eq + Clone + 'a>(
         .map(|(k, (count, mut error))| {
             for p in &parts {
                 let floor = p.floor();
-                if floor > 0 && !p.index.contains_key(k) {
+                if floor > 0 && !p.contains(k) {
                     error += floor;
                 }
             }
@@ -411,22 +543,92 @@ mod tests {
         assert_eq!(s.total(), 100_000 + 10_000 + 5_000 + 2_500);
     }
 
-    #[test]
-    fn heap_invariant_holds_under_weights() {
-        let mut s = SpaceSaving::<u16>::new(16);
-        let mut x: u32 = 12345;
-        for _ in 0..20_000 {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            s.offer(&((x >> 16) as u16 % 64), u64::from(x % 7));
+    /// Every slot sits in the bucket of its count, buckets ascend from `min`, links agree,
+    /// and the index finds every kept key at its slot.
+    fn check<K: Hash + Eq + Clone + std::fmt::Debug>(s: &SpaceSaving<K>) {
+        let mut seen = vec![false; s.slots.len()];
+        let (mut b, mut prev_b, mut last_count) = (s.min, NONE, None);
+        while b != NONE {
+            let bk = s.buckets[b as usize];
+            assert_eq!(bk.prev, prev_b);
+            assert!(last_count < Some(bk.count), "buckets ascend");
+            last_count = Some(bk.count);
+            let head = bk.head;
+            assert_ne!(head, NONE, "no empty bucket is listed");
+            let mut id = head;
+            loop {
+                let sl = &s.slots[id as usize];
+                assert!(!seen[id as usize], "slot {id} listed twice");
+                seen[id as usize] = true;
+                assert_eq!(sl.bucket, b);
+                assert_eq!(sl.count, bk.count);
+                assert_eq!(s.slots[sl.next as usize].prev, id);
+                id = sl.next;
+                if id == head {
+                    break;
+                }
+            }
+            (prev_b, b) = (b, bk.next);
         }
-        for pos in 1..s.heap.len() {
-            assert!(s.count_at((pos - 1) / 2) <= s.count_at(pos));
-        }
-        for (i, slot) in s.slots.iter().enumerate() {
-            assert_eq!(s.heap[slot.heap_pos as usize] as usize, i);
-            assert_eq!(s.index[&slot.key] as usize, i);
-        }
+        assert!(seen.iter().all(|x| *x), "every slot is in a bucket");
         assert_eq!(s.index.len(), s.slots.len());
+        for (i, sl) in s.slots.iter().enumerate() {
+            assert_eq!(s.find(s.hasher.hash_one(&sl.key), &sl.key), Some(i as u32));
+            assert_eq!(sl.hash, s.hasher.hash_one(&sl.key));
+            assert!(sl.error <= sl.count);
+        }
+        assert!(s.buckets.len() <= s.cap + 1, "bucket pool bounded");
+    }
+
+    #[test]
+    fn structure_and_guarantees_hold_under_random_weights() {
+        for (cap, keys, max_w) in [(16usize, 64u32, 7u64), (8, 8, 3), (1, 5, 2), (50, 2000, 1)] {
+            let mut s = SpaceSaving::<u32>::new(cap);
+            let mut truth: HashMap<u32, u64> = HashMap::new();
+            let mut x: u32 = 12345 + cap as u32;
+            for i in 0..20_000 {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                // Skewed keys: low numbers are much more common.
+                let k = ((x >> 16) % keys).min((x >> 8) % keys);
+                let w = u64::from(x % 97) % (max_w + 1);
+                s.offer(&k, w);
+                *truth.entry(k).or_default() += w;
+                if i % 997 == 0 {
+                    check(&s);
+                }
+            }
+            check(&s);
+            let total: u64 = truth.values().sum();
+            assert_eq!(s.total(), total);
+            for h in s.iter() {
+                let t = truth[h.key];
+                assert!(h.count - h.error <= t && t <= h.count, "{h:?} true {t}");
+            }
+            for (k, t) in &truth {
+                if *t > total / cap as u64 {
+                    assert!(s.contains(k), "{k} with {t} of {total} must be kept");
+                }
+                if !s.contains(k) {
+                    assert!(*t <= s.floor(), "unkept {k} has {t} > floor {}", s.floor());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_key_at_the_minimum_longest_is_evicted_first() {
+        let mut s = SpaceSaving::<u32>::new(3);
+        for k in [1, 2, 3] {
+            s.offer(&k, 1);
+        }
+        s.offer(&4, 1); // 1 has waited longest at count 1
+        assert!(!s.contains(&1) && s.contains(&4));
+        s.offer(&5, 1); // then 2
+        assert!(!s.contains(&2));
+        check(&s);
+        let t = s.top(3);
+        assert_eq!((t[0].count, t[0].error), (2, 1));
+        assert_eq!(s.floor(), 1);
     }
 
     #[test]
