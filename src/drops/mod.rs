@@ -124,6 +124,12 @@ impl TcpFlags {
 
     /// The bit for a flag name as the kernel prints it (`SYN`), if it is one.
     pub fn bit(name: &str) -> Option<u8> {
+        Self::bit_of(name.as_bytes())
+    }
+
+    /// [`TcpFlags::bit`] of a name as bytes.
+    #[inline]
+    pub fn bit_of(name: &[u8]) -> Option<u8> {
         // Every flag name is 3 letters; most bare tokens in a log line (DF, CE) are not.
         if name.len() != 3 {
             return None;
@@ -137,7 +143,7 @@ impl TcpFlags {
         const URG: u64 = packed(b"URG");
         const ECE: u64 = packed(b"ECE");
         const CWR: u64 = packed(b"CWR");
-        Some(match packed(name.as_bytes()) {
+        Some(match packed(name) {
             SYN => Self::SYN,
             ACK => Self::ACK,
             FIN => Self::FIN,
@@ -194,6 +200,23 @@ impl IfName {
             len: end as u8,
             bytes,
         }
+    }
+
+    /// The name of `len` bytes at the start of `rest` (the rest of a line, cut from a `str`
+    /// at an ASCII byte, so the name is UTF-8), when it is shorter than 16 bytes and 16
+    /// bytes are at hand: copied as one fixed block with the tail masked off, instead of a
+    /// copy of variable length per field. `None`: use [`IfName::new`].
+    #[inline]
+    pub fn from_line(rest: &[u8], len: usize) -> Option<IfName> {
+        let block: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+        if len >= 16 {
+            return None;
+        }
+        let keep = u128::MAX.checked_shr(8 * (16 - len as u32)).unwrap_or(0);
+        Some(IfName {
+            len: len as u8,
+            bytes: (u128::from_le_bytes(block) & keep).to_le_bytes(),
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -333,3 +356,25 @@ macro_rules! serialize_as_display {
     )*};
 }
 serialize_as_display!(Proto, TcpFlags, IfName, Mac);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ifname_from_the_line_equals_ifname_new() {
+        let line = "IN=eth0 OUT= x IN=wlan0-very-long-name OUT=é-ü IN=123456789012345 ";
+        for (start, end) in [(3, 7), (12, 12), (18, 38), (43, 48), (52, 67), (67, 67)] {
+            let name = &line[start..end];
+            let got = IfName::from_line(&line.as_bytes()[start..], end - start);
+            match got {
+                Some(got) => {
+                    assert_eq!(got, IfName::new(name), "{name:?}");
+                    assert_eq!(got.as_str(), name);
+                }
+                // Too long, or too little of the line left: the caller uses new().
+                None => assert!(name.len() >= 16 || line.len() - start < 16, "{name:?}"),
+            }
+        }
+    }
+}
