@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{DropEvent, IfName, Mac, Proto, TcpFlags};
+use crate::sys::netlink::{align4, attrs_strict, put_attr};
 
 pub const NLMSG_HDRLEN: usize = 16;
 pub const NLMSG_NOOP: u16 = 1;
@@ -58,7 +59,6 @@ pub const NFULNL_COPY_PACKET: u8 = 2;
 /// Ask for `NFULA_SEQ`: gaps in it count exactly the records lost on the way.
 pub const NFULNL_CFG_F_SEQ: u16 = 0x0001;
 
-const NLA_TYPE_MASK: u16 = 0x3fff;
 const ARPHRD_ETHER: u16 = 1;
 
 /// Why bytes from the socket are not a well-formed nfnetlink_log message. The kernel never
@@ -137,10 +137,6 @@ pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<NlMsg<'_>, NflogDecod
         off += align4(len);
         Some(Ok(msg))
     })
-}
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
 }
 
 /// What a netlink message means to the NFLOG reader.
@@ -243,34 +239,14 @@ fn too_short(attr: u16, v: &[u8], need: usize) -> NflogDecodeError {
     }
 }
 
-/// Iterates over `nlattr`s: `(type, value)`.
-pub fn attributes(mut buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), NflogDecodeError>> {
-    let mut off = 0usize;
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed || buf.is_empty() {
-            return None;
-        }
-        let bad = |len, have| NflogDecodeError::BadAttribute {
-            offset: off,
-            len,
-            have,
-        };
-        if buf.len() < 4 {
-            failed = true;
-            return Some(Err(bad(0, buf.len())));
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > buf.len() {
-            failed = true;
-            return Some(Err(bad(len, buf.len())));
-        }
-        let value = &buf[4..len];
-        let step = align4(len).min(buf.len());
-        buf = &buf[step..];
-        off += step;
-        Some(Ok((ty, value)))
+/// Iterates over `nlattr`s: `(type, value)`; 1 to 3 trailing bytes are an error here.
+pub fn attributes(buf: &[u8]) -> impl Iterator<Item = Result<(u16, &[u8]), NflogDecodeError>> {
+    attrs_strict(buf).map(|a| {
+        a.map_err(|b| NflogDecodeError::BadAttribute {
+            offset: b.offset,
+            len: b.len,
+            have: b.have,
+        })
     })
 }
 
@@ -458,11 +434,7 @@ pub fn config_request(seq: u32, family: u8, group: u16, attrs: &[(u16, &[u8])]) 
     body.extend_from_slice(&[family, 0]);
     body.extend_from_slice(&group.to_be_bytes());
     for (ty, value) in attrs {
-        let len = 4 + value.len();
-        body.extend_from_slice(&(len as u16).to_ne_bytes());
-        body.extend_from_slice(&ty.to_ne_bytes());
-        body.extend_from_slice(value);
-        body.resize(align4(body.len()), 0);
+        put_attr(&mut body, *ty, value);
     }
     let mut msg = Vec::with_capacity(NLMSG_HDRLEN + body.len());
     msg.extend_from_slice(&((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
@@ -485,12 +457,7 @@ pub fn mode_value(copy_mode: u8, copy_range: u32) -> [u8; 6] {
 mod tests {
     use super::*;
 
-    fn attr(buf: &mut Vec<u8>, ty: u16, v: &[u8]) {
-        buf.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
-        buf.extend_from_slice(&ty.to_ne_bytes());
-        buf.extend_from_slice(v);
-        buf.resize(align4(buf.len()), 0);
-    }
+    use crate::sys::netlink::put_attr as attr;
 
     /// A record like the kernel sends for `log group 7 prefix "nft-dropped: "` on a TCP SYN
     /// from 10.7.0.2:40000 to 10.7.0.1:22 arriving on ifindex 3 (bytes laid out by hand from

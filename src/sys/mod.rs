@@ -6,6 +6,7 @@ pub mod clock;
 pub mod gpio;
 pub mod jool;
 pub mod link;
+pub mod netlink;
 pub mod netns;
 pub mod nflog;
 pub mod nft;

@@ -31,6 +31,8 @@ use nix::sys::socket::{
 };
 use rustables::sys as nfsys;
 
+use crate::sys::netlink::{attrs_ok as attrs, put_attr};
+
 /// Most elements one request may carry.
 pub const MAX_ELEMENTS: usize = 1024;
 
@@ -42,7 +44,6 @@ const NLM_F_ACK: u16 = 0x4;
 const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_CREATE: u16 = 0x400;
 const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 const NFNL_MSG_BATCH_END: u16 = 0x11;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -607,11 +608,7 @@ impl Writer {
     }
 
     fn attr(&mut self, ty: u16, data: &[u8]) {
-        let len = (4 + data.len()) as u16;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-        self.pad();
+        put_attr(&mut self.buf, ty, data);
     }
 
     fn attr_str(&mut self, ty: u16, s: &str) {
@@ -632,12 +629,6 @@ impl Writer {
         if let Some(start) = self.nests.pop() {
             let len = (self.buf.len() - start) as u16;
             self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-        }
-    }
-
-    fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
         }
     }
 }
@@ -818,24 +809,6 @@ pub fn messages(mut buf: &[u8]) -> Option<Vec<Msg<'_>>> {
 /// The errno of an NLMSG_ERROR payload (0 is an acknowledgement).
 fn error_code(payload: &[u8]) -> Option<i32> {
     Some(i32::from_ne_bytes(payload.get(0..4)?.try_into().ok()?))
-}
-
-/// Iterates netlink attributes: (type without flags, payload).
-pub fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        if buf.len() < 4 {
-            return None;
-        }
-        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[2], buf[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > buf.len() {
-            buf = &[];
-            return None;
-        }
-        let data = &buf[4..len];
-        buf = buf.get((len + 3) & !3..).unwrap_or(&[]);
-        Some((ty, data))
-    })
 }
 
 fn be32(b: &[u8]) -> Option<u32> {

@@ -5,8 +5,8 @@
 //! Layout: `include/uapi/linux/netfilter/nf_tables.h`; integers inside nftables attributes
 //! are big-endian.
 
-use super::rtnl::attrs;
 use super::DropCounter;
+use crate::sys::netlink::attrs_ok as attrs;
 
 const NFTA_TABLE_NAME: u16 = 1;
 const NFTA_RULE_TABLE: u16 = 1;
@@ -103,16 +103,7 @@ pub fn parse_rule(payload: &[u8]) -> Option<RuleCounters> {
 mod tests {
     use super::*;
 
-    fn attr(ty: u16, v: &[u8]) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
-        b.extend_from_slice(&ty.to_ne_bytes());
-        b.extend_from_slice(v);
-        while b.len() % 4 != 0 {
-            b.push(0);
-        }
-        b
-    }
+    use crate::sys::netlink::attr;
 
     fn nested(ty: u16, v: &[u8]) -> Vec<u8> {
         attr(ty | 0x8000, v)

@@ -7,6 +7,7 @@
 //! `ip -d link show dev X` and `ip route show default`.
 
 use super::link::{LinkSample, OperState};
+use crate::sys::netlink::{align4, attrs_ok as attrs};
 
 /// Netlink message types used here.
 pub const NLMSG_NOOP: u16 = 1;
@@ -72,9 +73,6 @@ fn u16_at(b: &[u8], at: usize) -> Option<u16> {
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
 
 /// Splits a received datagram into messages.
 pub fn messages(buf: &[u8]) -> Result<Vec<NlMsg<'_>>, RtnlError> {
@@ -117,22 +115,6 @@ pub fn error_code(payload: &[u8]) -> Option<i32> {
     let v = u32_at(payload, 0)? as i32;
     // wrapping: i32::MIN is no errno, but must not panic (found by cargo fuzz)
     Some(v.wrapping_neg())
-}
-
-/// Walks `rtattr`s: yields (type without the nested/byte-order bits, value). Stops quietly at
-/// a malformed attribute: what came before it is kept.
-pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
-    std::iter::from_fn(move || {
-        let len = u16_at(b, 0)? as usize;
-        let ty = u16_at(b, 2)? & 0x3fff;
-        if len < 4 || len > b.len() {
-            b = &[];
-            return None;
-        }
-        let value = &b[4..len];
-        b = b.get(align4(len)..).unwrap_or(&[]);
-        Some((ty, value))
-    })
 }
 
 /// The parts of an `RTM_NEWLINK`/`RTM_DELLINK` this daemon uses.
@@ -319,16 +301,7 @@ pub fn getroute_dump(family: u8, seq: u32) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn attr(ty: u16, v: &[u8]) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
-        b.extend_from_slice(&ty.to_ne_bytes());
-        b.extend_from_slice(v);
-        while b.len() % 4 != 0 {
-            b.push(0);
-        }
-        b
-    }
+    use crate::sys::netlink::attr;
 
     fn msg(ty: u16, payload: &[u8]) -> Vec<u8> {
         let mut b = Vec::new();

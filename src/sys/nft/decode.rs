@@ -9,6 +9,7 @@ use rustables::sys as s;
 
 use crate::firewall::expr::{Data, Expr, RawElement, SetShape, Verdict};
 use crate::firewall::Family;
+use crate::sys::netlink::{attrs, put_attr, BadAttr};
 
 /// Why bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +38,6 @@ pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
 pub const NLM_F_MULTI: u16 = 2;
 pub const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLA_TYPE_MASK: u16 = 0x3fff;
 
 /// One netlink message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,38 +104,13 @@ pub fn error_code(payload: &[u8]) -> R<i32> {
     Ok(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Netlink attributes (type, value), in order.
-#[derive(Clone)]
-pub struct Attrs<'a> {
-    buf: &'a [u8],
-}
-
-pub fn attrs(buf: &[u8]) -> Attrs<'_> {
-    Attrs { buf }
-}
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = R<(u16, &'a [u8])>;
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buf.len() < 4 {
-            // Trailing bytes shorter than an attribute header are padding.
-            return None;
+impl From<BadAttr> for DecodeError {
+    fn from(b: BadAttr) -> Self {
+        DecodeError::Truncated {
+            what: "attribute",
+            need: b.len.max(4),
+            have: b.have,
         }
-        let b = self.buf;
-        let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
-        let ty = u16::from_ne_bytes([b[2], b[3]]) & NLA_TYPE_MASK;
-        if len < 4 || len > b.len() {
-            self.buf = &[];
-            return Some(Err(DecodeError::Truncated {
-                what: "attribute",
-                need: len.max(4),
-                have: b.len(),
-            }));
-        }
-        let v = &b[4..len];
-        self.buf = b.get(len.div_ceil(4) * 4..).unwrap_or(&[]);
-        Some(Ok((ty, v)))
     }
 }
 
@@ -557,7 +532,7 @@ pub fn decode_expr(v: &[u8]) -> Expr {
                 let name = string(name);
                 return Expr::Undecodable {
                     name: if name.is_empty() { "?".into() } else { name },
-                    reason: e.to_string(),
+                    reason: DecodeError::from(e).to_string(),
                 };
             }
         }
@@ -1027,13 +1002,7 @@ pub fn build_request(
     b.extend_from_slice(&0u32.to_ne_bytes());
     b.extend_from_slice(&[family, 0, 0, 0]);
     for (ty, v) in attrs {
-        let len = 4 + v.len();
-        b.extend_from_slice(&(len as u16).to_ne_bytes());
-        b.extend_from_slice(&ty.to_ne_bytes());
-        b.extend_from_slice(v);
-        while b.len() % 4 != 0 {
-            b.push(0);
-        }
+        put_attr(&mut b, *ty, v);
     }
     let total = b.len() as u32;
     b[..4].copy_from_slice(&total.to_ne_bytes());
@@ -1051,16 +1020,7 @@ pub fn cstr(s: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn nla(ty: u16, v: &[u8]) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
-        b.extend_from_slice(&ty.to_ne_bytes());
-        b.extend_from_slice(v);
-        while b.len() % 4 != 0 {
-            b.push(0);
-        }
-        b
-    }
+    use crate::sys::netlink::attr as nla;
 
     fn expr(name: &str, data: &[u8]) -> Vec<u8> {
         let mut v = nla(1, &cstr(name));
