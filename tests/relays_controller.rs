@@ -182,15 +182,36 @@ fn an_appliance_found_on_is_turned_off_by_drive_all_safe() {
     assert_eq!(pulses(&sim.history(2)), 1);
 }
 
+/// The controller's service loop on its own thread, stopped and joined when dropped (also
+/// when an assertion fails first).
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn run_loop(c: &Arc<Controller>, each_pass: impl FnMut(&Controller) + Send + 'static) -> Running {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c, stop2) = (c.clone(), stop.clone());
+    let thread = Some(std::thread::spawn(move || c.run(&stop2, each_pass)));
+    Running { stop, thread }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn switch_bounces_are_ignored_and_a_press_toggles() {
     let sim = Arc::new(SimBank::new());
     wire(&sim, true);
     let c = Arc::new(controller(sim.clone(), vec![fireplace()], None));
     c.boot();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c2, stop2) = (c.clone(), stop.clone());
-    let t = std::thread::spawn(move || c2.run(&stop2, |_| {}));
+    let _running = run_loop(&c, |_| {});
 
     // Contact bounce: 5 short blips well under the 40ms debounce.
     for _ in 0..5 {
@@ -216,8 +237,6 @@ fn switch_bounces_are_ignored_and_a_press_toggles() {
     assert!(v.on);
     assert_eq!(v.source, "switch");
     assert_eq!(sim.level(3), Some(Level::High));
-    stop.store(true, Ordering::SeqCst);
-    t.join().expect("join");
 }
 
 /// Presses are judged by their edge times: one made before the service loop first runs, and
@@ -230,16 +249,12 @@ fn presses_count_by_edge_time_while_the_loop_is_busy() {
     c.boot();
     // Pressed and released before the loop exists.
     sim.press(17, Duration::from_millis(60));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c2, stop2) = (c.clone(), stop.clone());
     let passes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let passes2 = passes.clone();
     // Every pass of the loop takes 400 ms: far longer than any press below.
-    let t = std::thread::spawn(move || {
-        c2.run(&stop2, |_| {
-            passes2.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(400));
-        })
+    let running = run_loop(&c, move |_| {
+        passes2.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(400));
     });
     let wait_on = |want: bool| {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -268,8 +283,7 @@ fn presses_count_by_edge_time_while_the_loop_is_busy() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(!c.views()[0].on, "a bounce toggled the fireplace");
-    stop.store(true, Ordering::SeqCst);
-    t.join().expect("join");
+    drop(running);
     let switch_changes = c
         .events(0)
         .iter()
@@ -284,9 +298,7 @@ fn an_appliance_switched_at_the_wall_is_followed_with_its_auto_off() {
     wire(&sim, true);
     let c = Arc::new(controller(sim.clone(), vec![fireplace()], None));
     c.boot();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c2, stop2) = (c.clone(), stop.clone());
-    let t = std::thread::spawn(move || c2.run(&stop2, |_| {}));
+    let _running = run_loop(&c, |_| {});
     // Someone uses the fireplace's own switch: the sense pin goes high.
     sim.set_input(3, Level::High);
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -302,8 +314,6 @@ fn an_appliance_switched_at_the_wall_is_followed_with_its_auto_off() {
         0,
         "pirouterd did not press anything"
     );
-    stop.store(true, Ordering::SeqCst);
-    t.join().expect("join");
 }
 
 #[test]
@@ -553,9 +563,7 @@ fn a_press_during_a_slow_pulse_is_queued_not_lost() {
     }
     let c = Arc::new(controller(sim.clone(), vec![cfg], None));
     c.boot();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c2, stop2) = (c.clone(), stop.clone());
-    let t = std::thread::spawn(move || c2.run(&stop2, |_| {}));
+    let _running = run_loop(&c, |_| {});
     std::thread::sleep(Duration::from_millis(50)); // the loop reads the switch's rest level
     sim.press(17, Duration::from_millis(80)); // starts turning on (300 ms read-back)
                                               // Released for longer than the debounce (a shorter release is contact bounce).
@@ -579,8 +587,6 @@ fn a_press_during_a_slow_pulse_is_queued_not_lost() {
     assert_eq!(switched(), 2, "{:?}", c.events(0));
     assert!(!c.views()[0].on, "on, then off again");
     assert_eq!(sim.level(3), Some(Level::Low));
-    stop.store(true, Ordering::SeqCst);
-    t.join().expect("join");
 }
 
 #[test]
@@ -602,9 +608,7 @@ fn a_switch_press_refused_by_min_off_is_in_the_event_log() {
     c.request("porch-light", Command::On { for_: None }, api())
         .expect("on");
     c.request("porch-light", Command::Off, api()).expect("off");
-    let stop = Arc::new(AtomicBool::new(false));
-    let (c2, stop2) = (c.clone(), stop.clone());
-    let t = std::thread::spawn(move || c2.run(&stop2, |_| {}));
+    let _running = run_loop(&c, |_| {});
     std::thread::sleep(Duration::from_millis(50));
     sim.press(17, Duration::from_millis(60));
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -616,8 +620,6 @@ fn a_switch_press_refused_by_min_off_is_in_the_event_log() {
     while refused().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    stop.store(true, Ordering::SeqCst);
-    t.join().expect("join");
     let r = refused().expect("refusal logged");
     let note = r.change.note.expect("note");
     assert!(note.contains("switch press refused"), "{note}");
