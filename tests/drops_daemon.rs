@@ -362,21 +362,7 @@ fn serve_counts_real_drops_like_the_ruleset() {
         "{series:?}"
     );
     assert!(text.contains("pirouterd_nflog_lost_total 0"), "{text}");
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus)");
-    promtool.stdin.take().unwrap().write_all(&body).unwrap();
-    let checked = promtool.wait_with_output().unwrap();
-    assert!(
-        checked.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    common::promtool_check_metrics(&text);
     assert!(!text.contains("10.78.0.2"), "no per-address series");
     assert!(
         text.contains("pirouterd_component_up{component=\"drops\"} 1"),

@@ -203,21 +203,8 @@ fn toggle_over_http_drives_the_pin_and_is_logged_with_its_client() {
 
     // The relay metrics pass promtool (apt: prometheus).
     let (_, metrics) = d.get("/metrics", None);
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (apt install prometheus)");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &metrics).expect("write");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::promtool_check_metrics(&String::from_utf8(metrics).expect("utf8"));
+
 }
 
 #[test]
