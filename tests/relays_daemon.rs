@@ -204,7 +204,6 @@ fn toggle_over_http_drives_the_pin_and_is_logged_with_its_client() {
     // The relay metrics pass promtool (apt: prometheus).
     let (_, metrics) = d.get("/metrics", None);
     common::promtool_check_metrics(&String::from_utf8(metrics).expect("utf8"));
-
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use pirouterd::firewall::identity::{keys_for, Counter, RuleSample};
-use pirouterd::firewall::metrics::{label_name, parse_nfprom, RuleLabels};
+use pirouterd::firewall::labels::parse_labels;
+use pirouterd::firewall::metrics::RuleLabels;
 use pirouterd::firewall::persist;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,8 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for (k, _) in parse_nfprom(text) {
-        let n = label_name(&k);
+    for (n, _) in parse_labels(text).pairs {
         assert!(!n.is_empty() && !n.starts_with("__"));
         assert!(n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
         assert!(!n.as_bytes()[0].is_ascii_digit());

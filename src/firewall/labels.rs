@@ -1,28 +1,29 @@
 //! nfprom-style labels in rule comments: `comment "nft(service=SSH;dir=in)"` gives the
-//! labels `service="SSH"`, `dir="in"` on that rule's metrics.
+//! labels `service="SSH"`, `dir="in"` on that rule's metrics and in the JSON API.
+//!
+//! One parser for both, so a rule carries the same labels everywhere. Keys are exported
+//! under valid, `snake_case` Prometheus names (promtool's lint): `serviceName` becomes
+//! `service_name`, `dst-port` becomes `dst_port`, a key that would shadow a fixed label of
+//! rule series (or start with the reserved `__`) is prefixed with `nft_`. A renamed key is
+//! noted among the problems, so the page can say what to query.
 //!
 //! A comment without `nft(` has no labels. A malformed one yields the labels that parse and
 //! a list of problems to show; it never stops anything.
 
+/// Fixed labels of rule series; nfprom keys may not take these names.
+pub const RULE_LABELS: [&str; 5] = ["family", "table", "chain", "comment", "rule"];
+
 /// Labels parsed from one comment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Labels {
-    /// `(key, value)` in the order written; keys are valid Prometheus label names.
+    /// `(name, value)` in the order written, under their export names ([`label_name`]).
     pub pairs: Vec<(String, String)>,
-    /// What was wrong, for the status page (empty when all was well).
+    /// What was wrong or renamed, for the status page (empty when all was well).
     pub problems: Vec<String>,
 }
 
-fn valid_key(k: &str) -> bool {
-    let mut chars = k.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
-    }
-    !k.starts_with("__") && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Parses the `nft(key=value;...)` part of a comment.
+/// Parses the `nft(key=value;...)` part of a comment. Pairs without `=` or with an empty key
+/// are skipped; of two keys with one export name the first is kept.
 pub fn parse_labels(comment: &str) -> Labels {
     let mut out = Labels::default();
     let Some(start) = comment.find("nft(") else {
@@ -46,19 +47,53 @@ pub fn parse_labels(comment: &str) -> Labels {
             continue;
         };
         let (k, v) = (k.trim(), v.trim());
-        if !valid_key(k) {
-            out.problems
-                .push(format!("{k:?} is not a valid label name"));
+        if k.is_empty() {
+            out.problems.push(format!("{item:?} has no key"));
             continue;
         }
-        if out.pairs.iter().any(|(have, _)| have == k) {
+        let name = label_name(k);
+        if out.pairs.iter().any(|(have, _)| *have == name) {
             out.problems
-                .push(format!("label {k:?} given twice; the first is kept"));
+                .push(format!("label {name:?} given twice; the first is kept"));
             continue;
         }
-        out.pairs.push((k.to_string(), v.to_string()));
+        if name != k {
+            out.problems
+                .push(format!("key {k:?} is exported as {name:?}"));
+        }
+        out.pairs.push((name, v.to_string()));
     }
     out
+}
+
+/// Makes a valid, `snake_case` Prometheus label name of an nfprom key: camelCase becomes
+/// camel_case, characters outside `[a-z0-9_]` become `_`, a leading digit gets a `_`, a
+/// leading `__` (reserved) and the fixed label names get an `nft_` prefix.
+pub fn label_name(key: &str) -> String {
+    let mut s = String::with_capacity(key.len() + 4);
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                s.push('_');
+            }
+            s.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            s.push(c);
+            prev_lower = true;
+        } else {
+            s.push('_');
+            prev_lower = false;
+        }
+    }
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, '_');
+    }
+    if s.starts_with("__") || RULE_LABELS.contains(&s.as_str()) {
+        s.insert_str(0, "nft_");
+    }
+    s
 }
 
 #[cfg(test)]
@@ -87,14 +122,44 @@ mod tests {
 
     #[test]
     fn malformed_parts_are_reported_not_fatal() {
-        let l = parse_labels("web nft(service=HTTP;oops;9x=1;service=again;dir=in");
+        let l = parse_labels("web nft(service=HTTP;oops;9x=1;service=again;=v;dir=in");
         assert_eq!(
             l.pairs,
             vec![
                 ("service".to_string(), "HTTP".to_string()),
+                ("_9x".to_string(), "1".to_string()),
                 ("dir".to_string(), "in".to_string())
             ]
         );
-        assert_eq!(l.problems.len(), 4, "{:?}", l.problems);
+        // Missing ')', "oops", 9x renamed, service twice, "=v" without a key.
+        assert_eq!(l.problems.len(), 5, "{:?}", l.problems);
+        assert!(l.problems.iter().any(|p| p.contains("exported as \"_9x\"")));
+    }
+
+    #[test]
+    fn keys_are_trimmed_and_empty_values_kept() {
+        let l = parse_labels("allow ssh nft( a = 1 ;junk;=x;a=2;b=)");
+        assert_eq!(
+            l.pairs,
+            vec![("a".into(), "1".into()), ("b".into(), String::new())]
+        );
+        assert_eq!(
+            parse_labels("nft(a=1").pairs,
+            vec![("a".into(), "1".into())]
+        );
+        // Two spellings of one export name: the first wins.
+        let l = parse_labels("nft(serviceName=a;service_name=b)");
+        assert_eq!(l.pairs, vec![("service_name".into(), "a".into())]);
+    }
+
+    #[test]
+    fn label_names_are_valid_snake_case_and_never_shadow() {
+        assert_eq!(label_name("serviceName"), "service_name");
+        assert_eq!(label_name("l2proto"), "l2proto");
+        assert_eq!(label_name("dst-port"), "dst_port");
+        assert_eq!(label_name("1x"), "_1x");
+        assert_eq!(label_name("__name__"), "nft___name__");
+        assert_eq!(label_name("table"), "nft_table");
+        assert_eq!(label_name("ÿ"), "_");
     }
 }

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::identity::{RuleKey, RuleSample};
+use super::labels::parse_labels;
 
 /// A named counter object (`counter cnt_0 { }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,76 +42,10 @@ pub struct SetSample {
     pub elements: u64,
 }
 
-/// Fixed labels of rule series; nfprom keys may not take these names.
-const FIXED: [&str; 5] = ["family", "table", "chain", "comment", "rule"];
-
-/// Parses nfprom-style labels from a rule comment: `nft(key=value;key=value)`, anywhere in
-/// the comment. Pairs without `=` or with an empty key are skipped; the first of repeated
-/// keys wins. Keys are returned as written (see [`label_name`] for export).
-pub fn parse_nfprom(comment: &str) -> Vec<(String, String)> {
-    let Some(start) = comment.find("nft(") else {
-        return Vec::new();
-    };
-    let body = &comment[start + 4..];
-    let body = match body.rfind(')') {
-        Some(end) => &body[..end],
-        None => body,
-    };
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in body.split(';') {
-        let Some((k, v)) = pair.split_once('=') else {
-            continue;
-        };
-        let k = k.trim();
-        if k.is_empty() || out.iter().any(|(have, _)| have == k) {
-            continue;
-        }
-        out.push((k.to_string(), v.trim().to_string()));
-    }
-    out
-}
-
-/// The nfprom labels of a comment under their export names ([`label_name`]); of two keys
-/// that become one name, the first wins.
+/// The nfprom labels of a comment under their export names (see [`labels`](super::labels)):
+/// the same labels the JSON API shows.
 pub fn nfprom_labels(comment: &str) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = Vec::new();
-    for (k, val) in parse_nfprom(comment) {
-        let name = label_name(&k);
-        if !v.iter().any(|(n, _)| *n == name) {
-            v.push((name, val));
-        }
-    }
-    v
-}
-
-/// Makes a valid, `snake_case` Prometheus label name of an nfprom key: camelCase becomes
-/// camel_case, characters outside `[a-z0-9_]` become `_`, a leading digit gets a `_`, a
-/// leading `__` (reserved) and the fixed label names get an `nft_` prefix.
-pub fn label_name(key: &str) -> String {
-    let mut s = String::with_capacity(key.len() + 4);
-    let mut prev_lower = false;
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            if prev_lower {
-                s.push('_');
-            }
-            s.push(c.to_ascii_lowercase());
-            prev_lower = false;
-        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            s.push(c);
-            prev_lower = true;
-        } else {
-            s.push('_');
-            prev_lower = false;
-        }
-    }
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, '_');
-    }
-    if s.starts_with("__") || FIXED.contains(&s.as_str()) {
-        s.insert_str(0, "nft_");
-    }
-    s
+    parse_labels(comment).pairs
 }
 
 /// Appends a label value escaped for the text format (`\\`, `\"`, `\n`).
@@ -382,36 +317,6 @@ mod tests {
                 bytes: handle * 1000,
             }),
         }
-    }
-
-    #[test]
-    fn nfprom_comment_parsing() {
-        assert_eq!(
-            parse_nfprom("nft(l2proto=ipv4;l3proto=tcp;service=SSH;dir=in)"),
-            vec![
-                ("l2proto".into(), "ipv4".into()),
-                ("l3proto".into(), "tcp".into()),
-                ("service".into(), "SSH".into()),
-                ("dir".into(), "in".into()),
-            ]
-        );
-        assert_eq!(
-            parse_nfprom("allow ssh nft( a = 1 ;junk;=x;a=2;b=)"),
-            vec![("a".into(), "1".into()), ("b".into(), String::new())]
-        );
-        assert!(parse_nfprom("plain comment").is_empty());
-        assert_eq!(parse_nfprom("nft(a=1"), vec![("a".into(), "1".into())]);
-    }
-
-    #[test]
-    fn label_names_are_valid_snake_case_and_never_shadow() {
-        assert_eq!(label_name("serviceName"), "service_name");
-        assert_eq!(label_name("l2proto"), "l2proto");
-        assert_eq!(label_name("dst-port"), "dst_port");
-        assert_eq!(label_name("1x"), "_1x");
-        assert_eq!(label_name("__name__"), "nft___name__");
-        assert_eq!(label_name("table"), "nft_table");
-        assert_eq!(label_name("ÿ"), "_");
     }
 
     #[test]
