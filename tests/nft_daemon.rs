@@ -73,6 +73,14 @@ fn serve_publishes_the_ruleset_with_counters_sets_and_changes() {
     let first =
         wait_for(Duration::from_secs(10), || firewall(&d)).expect("first snapshot published");
     assert_eq!(first["rules"].as_array().map(|a| a.len()), Some(6));
+    assert_eq!(first["rule_count"], 6);
+    // The page's lean form: everything but the rules.
+    let lean = d.get_json("/api/v1/firewall?rules=0");
+    assert!(lean.get("rules").is_none(), "{lean}");
+    assert_eq!(lean["rule_count"], 6);
+    assert_eq!(lean["chains"], first["chains"]);
+    let (code, body) = d.get("/api/v1/firewall?rules=maybe", None);
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
 
     // The component is up with a summary.
     let st = d.get_json("/api/v1/status");

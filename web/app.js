@@ -511,13 +511,17 @@ async function renderFirewall() {
   if (big && !S.fwForce && Date.now() - (S.fwAt || 0) < 30000) return;
   S.fwForce = false;
   S.fwAt = Date.now();
-  const [fw, rules] = await Promise.all([api("/api/v1/firewall"),
+  // Rules come from /rules (rates, ids); the snapshot is fetched without them.
+  const [fw, rules] = await Promise.all([api("/api/v1/firewall?rules=0"),
     api("/api/v1/firewall/rules?sparkline=" + (big ? "0" : "1") + (sort !== "ruleset" && sort !== "chain" ? "&sort=" + sort : ""))]);
   if (!fw.ok && !rules.ok) { naPanel(sec, unavailable(fw, "firewall")); return; }
   okPanel(sec);
   if (fw.ok) { S.fwData = fw.data; renderFwTables(fw.data); renderSets(fw.data); renderObjects(fw.data); }
   if (rules.ok) { S.fwRules = arr(rules.data, "rules"); drawRules(); }
-  else if (fw.ok) { S.fwRules = arr(fw.data, "rules"); drawRules(); }
+  else if (fw.ok) {
+    const full = await api("/api/v1/firewall");
+    if (full.ok) { S.fwRules = arr(full.data, "rules"); drawRules(); }
+  }
 }
 
 function renderObjects(d) {

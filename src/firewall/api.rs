@@ -129,7 +129,9 @@ fn object_json(o: &NamedObject) -> Value {
 }
 
 /// `GET /api/v1/firewall`: tables, chains, rules, sets, named counters and quotas.
-pub fn firewall_json(view: &FirewallView, snap: &RulesetSnapshot) -> Value {
+/// The snapshot as JSON; `with_rules = false` leaves out the rules (`?rules=0`): a page that
+/// lists rules through `/api/v1/firewall/rules` need not carry thousands of them twice.
+pub fn firewall_json(view: &FirewallView, snap: &RulesetSnapshot, with_rules: bool) -> Value {
     let tables: Vec<Value> = snap
         .tables
         .iter()
@@ -174,19 +176,23 @@ pub fn firewall_json(view: &FirewallView, snap: &RulesetSnapshot) -> Value {
         .filter(|o| matches!(o.value, ObjectValue::Other { .. }))
         .map(object_json)
         .collect();
-    json!({
+    let mut v = json!({
         "generation": snap.generation,
         "taken_at_ms": view.taken_ms,
         "took_ms": view.took_ms,
         "tables": tables,
         "chains": chains,
-        "rules": snap.rules.iter().map(rule_json).collect::<Vec<_>>(),
+        "rule_count": snap.rules.len(),
         "sets": snap.sets.iter().map(set_info_json).collect::<Vec<_>>(),
         "counters": counters,
         "quotas": quotas,
         "objects": others,
         "warnings": snap.warnings,
-    })
+    });
+    if with_rules {
+        v["rules"] = snap.rules.iter().map(rule_json).collect::<Vec<_>>().into();
+    }
+    v
 }
 
 /// `GET /api/v1/firewall/sets/...`: the set and its elements.
@@ -233,9 +239,20 @@ pub fn route(app: &App, req: &ApiRequest) -> Option<ApiResponse> {
                 &["GET", "HEAD"],
             ));
         }
+        let with_rules = match req.query("rules") {
+            None | Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(other) => {
+                return Some(ApiResponse::error(
+                    400,
+                    "bad_query",
+                    format!("?rules={other}: use rules=0 to leave the rules out, or rules=1"),
+                ))
+            }
+        };
         let view = app.firewall.latest.get();
         return Some(match &view.snapshot {
-            Some(s) => ApiResponse::json(200, &firewall_json(&view, s)),
+            Some(s) => ApiResponse::json(200, &firewall_json(&view, s, with_rules)),
             None => not_ready(app),
         });
     }
@@ -437,6 +454,7 @@ mod tests {
                 took_ms: 1,
             },
             &s,
+            true,
         );
         assert_eq!(v["generation"], 7);
         assert_eq!(v["chains"][0]["hook"], "input");
@@ -459,5 +477,15 @@ mod tests {
         assert!(text.contains("1 rules"), "{text}");
         assert!(text.contains("tcp dport 22 counter accept"), "{text}");
         assert!(text.contains("blocklist (ipv4_addr): 2 elements"), "{text}");
+        assert_eq!(v["rule_count"], 1);
+        let view = FirewallView {
+            snapshot: None,
+            taken_ms: 5,
+            took_ms: 1,
+        };
+        let lean = firewall_json(&view, &s, false);
+        assert!(lean.get("rules").is_none(), "{lean}");
+        assert_eq!(lean["rule_count"], 1);
+        assert_eq!(lean["chains"], v["chains"]);
     }
 }
