@@ -68,13 +68,9 @@ struct Inner {
     /// Levels driven onto inputs from outside (switches, appliances), before they are claimed.
     external: BTreeMap<u8, Level>,
     appliances: Vec<(Appliance, bool)>,
-    /// Bumped on every input change, so `wait_inputs` can tell a wake-up from a timeout.
-    generation: u64,
-    /// Input edges not yet collected by `wait_inputs`.
+    /// Input edges not yet collected by `wait_inputs`, like a kernel event queue: a change
+    /// made between two waits (while the caller was sampling) wakes the next wait at once.
     edges: VecDeque<Edge>,
-    /// The generation the last `wait_inputs` returned at: a change made between two waits
-    /// (while the caller was sampling) wakes the next wait at once, like a kernel event queue.
-    waited: u64,
 }
 
 /// A bank of simulated pins.
@@ -187,7 +183,6 @@ fn set_input_locked(g: &mut Inner, pin: u8, level: Level) {
     if let Some(p) = g.pins.get_mut(&pin) {
         if p.mode == SimMode::Input && p.level != level {
             p.level = level;
-            g.generation += 1;
             if g.edges.len() >= EDGES {
                 g.edges.pop_front();
             }
@@ -324,13 +319,11 @@ impl PinBank for SimBank {
 
     fn wait_inputs(&self, timeout: Duration, edges: &mut Vec<Edge>) -> Result<bool, GpioError> {
         let g = self.lock();
-        let start = g.waited;
         let (mut g, _) = self
             .changed
-            .wait_timeout_while(g, timeout, |g| g.generation == start && g.edges.is_empty())
+            .wait_timeout_while(g, timeout, |g| g.edges.is_empty())
             .unwrap_or_else(|p| p.into_inner());
-        let woke = g.generation != start || !g.edges.is_empty();
-        g.waited = g.generation;
+        let woke = !g.edges.is_empty();
         edges.extend(g.edges.drain(..));
         Ok(woke)
     }
