@@ -288,7 +288,7 @@ impl<K: Hash + Eq + Clone> SpaceSaving<K> {
     /// Adds `w` to a slot's count, moving it to the bucket of its new count.
     #[inline]
     fn bump(&mut self, id: u32, w: u64) {
-        if w == 0 && self.slots[id as usize].bucket != NONE {
+        if w == 0 {
             return;
         }
         let s = &mut self.slots[id as usize];
