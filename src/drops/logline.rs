@@ -536,7 +536,7 @@ fn parse_fields<'a>(s: &'a str, ev: &mut DropEvent<'a>) -> Result<(), LogLineErr
                 arp = true;
                 ev.proto = Some(Proto::Arp);
             } else if ev.proto == Some(Proto::Tcp) {
-                if let Some(bit) = TcpFlags::bit_of(tok) {
+                if let Some(bit) = TcpFlags::bit(tok) {
                     ev.tcp_flags.get_or_insert(TcpFlags(0)).0 |= bit;
                 }
             }

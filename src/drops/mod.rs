@@ -123,13 +123,8 @@ impl TcpFlags {
     ];
 
     /// The bit for a flag name as the kernel prints it (`SYN`), if it is one.
-    pub fn bit(name: &str) -> Option<u8> {
-        Self::bit_of(name.as_bytes())
-    }
-
-    /// [`TcpFlags::bit`] of a name as bytes.
     #[inline]
-    pub fn bit_of(name: &[u8]) -> Option<u8> {
+    pub fn bit(name: &[u8]) -> Option<u8> {
         // Every flag name is 3 letters; most bare tokens in a log line (DF, CE) are not.
         if name.len() != 3 {
             return None;

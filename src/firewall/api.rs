@@ -447,15 +447,12 @@ mod tests {
     #[test]
     fn firewall_json_has_the_contract_fields() {
         let s = snap();
-        let v = firewall_json(
-            &FirewallView {
-                snapshot: None,
-                taken_ms: 5,
-                took_ms: 1,
-            },
-            &s,
-            true,
-        );
+        let view = FirewallView {
+            snapshot: None,
+            taken_ms: 5,
+            took_ms: 1,
+        };
+        let v = firewall_json(&view, &s, true);
         assert_eq!(v["generation"], 7);
         assert_eq!(v["chains"][0]["hook"], "input");
         assert_eq!(v["chains"][0]["policy"], "drop");
@@ -478,11 +475,6 @@ mod tests {
         assert!(text.contains("tcp dport 22 counter accept"), "{text}");
         assert!(text.contains("blocklist (ipv4_addr): 2 elements"), "{text}");
         assert_eq!(v["rule_count"], 1);
-        let view = FirewallView {
-            snapshot: None,
-            taken_ms: 5,
-            took_ms: 1,
-        };
         let lean = firewall_json(&view, &s, false);
         assert!(lean.get("rules").is_none(), "{lean}");
         assert_eq!(lean["rule_count"], 1);
