@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use super::identity::{RuleKey, RuleSample};
 use super::labels::parse_labels;
+use crate::http::metrics::escape_label;
 
 /// A named counter object (`counter cnt_0 { }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,18 +47,6 @@ pub struct SetSample {
 /// the same labels the JSON API shows.
 pub fn nfprom_labels(comment: &str) -> Vec<(String, String)> {
     parse_labels(comment).pairs
-}
-
-/// Appends a label value escaped for the text format (`\\`, `\"`, `\n`).
-pub fn escape_into(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// The label blocks (`family="inet",table="fw",...`) of every rule, in rule order, built
@@ -88,7 +77,7 @@ impl RuleLabels {
                 rest.push_str(name);
                 rest.push_str("=\"");
                 if let Some((_, v)) = extra.iter().find(|(k, _)| k == name) {
-                    escape_into(&mut rest, v);
+                    escape_label(&mut rest, v);
                 }
                 rest.push('"');
             }
@@ -129,15 +118,15 @@ impl RuleLabels {
 fn head(rule: &RuleSample, id: &str, rest: &str) -> String {
     let mut s = String::with_capacity(64 + rest.len());
     s.push_str("family=\"");
-    escape_into(&mut s, &rule.family);
+    escape_label(&mut s, &rule.family);
     s.push_str("\",table=\"");
-    escape_into(&mut s, &rule.table);
+    escape_label(&mut s, &rule.table);
     s.push_str("\",chain=\"");
-    escape_into(&mut s, &rule.chain);
+    escape_label(&mut s, &rule.chain);
     s.push_str("\",comment=\"");
-    escape_into(&mut s, rule.comment.as_deref().unwrap_or(""));
+    escape_label(&mut s, rule.comment.as_deref().unwrap_or(""));
     s.push_str("\",rule=\"");
-    escape_into(&mut s, id);
+    escape_label(&mut s, id);
     s.push('"');
     s.push_str(rest);
     s
@@ -163,13 +152,13 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn obj_labels(out: &mut String, family: &str, table: &str, key: &str, name: &str) {
     out.push_str("{family=\"");
-    escape_into(out, family);
+    escape_label(out, family);
     out.push_str("\",table=\"");
-    escape_into(out, table);
+    escape_label(out, table);
     out.push_str("\",");
     out.push_str(key);
     out.push_str("=\"");
-    escape_into(out, name);
+    escape_label(out, name);
     out.push_str("\"}");
 }
 
@@ -239,11 +228,11 @@ pub fn render(out: &mut String, m: &NftMetrics<'_>) {
     );
     for ((f, t, c), v) in dead {
         out.push_str("pirouterd_nft_rules_never_hit{family=\"");
-        escape_into(out, f);
+        escape_label(out, f);
         out.push_str("\",table=\"");
-        escape_into(out, t);
+        escape_label(out, t);
         out.push_str("\",chain=\"");
-        escape_into(out, c);
+        escape_label(out, c);
         let _ = writeln!(out, "\"}} {v}");
     }
 

@@ -80,7 +80,8 @@ impl MetricsWriter {
     }
 }
 
-fn escape_label(out: &mut String, v: &str) {
+/// Appends a label value escaped for the text format (`\\`, `\"`, `\n`).
+pub fn escape_label(out: &mut String, v: &str) {
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

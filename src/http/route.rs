@@ -150,7 +150,7 @@ struct Asset {
 fn assets() -> &'static [Asset] {
     static ASSETS: OnceLock<Vec<Asset>> = OnceLock::new();
     ASSETS.get_or_init(|| {
-        let hash = |b: &[u8]| format!("{:016x}", fnv1a(b));
+        let hash = |b: &[u8]| format!("{:016x}", crate::firewall::identity::fnv1a64(b));
         let mut html = String::new();
         let mut out: Vec<Asset> = PAGE
             .iter()
@@ -258,12 +258,6 @@ fn crc32(data: &[u8]) -> u32 {
             c = (c >> 1) ^ (0xedb8_8320 & (c & 1).wrapping_neg());
         }
         c
-    })
-}
-
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
