@@ -55,6 +55,18 @@ pub fn init(verbosity: u8) {
     }
 }
 
+/// An error and its causes on one line (`a: b: c`), for logs and component status.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` for Unix seconds (civil-from-days, proleptic Gregorian).
 pub fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;

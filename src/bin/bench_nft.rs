@@ -10,6 +10,7 @@
 //! `run` needs root, `ip`, `nft`, `python3` and `/usr/bin/time`; it creates and deletes
 //! namespaces named `prbench-<pid>-<n>` and touches nothing else.
 
+use pirouterd::logging::error_chain;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -37,22 +38,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn chain_of_errors(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 fn once() -> Result<(), String> {
-    let mut src = NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
-    let s = src
-        .snapshot(Instant::now())
-        .map_err(|e| chain_of_errors(&e))?;
+    let mut src = NftSource::open(CountPolicy::default()).map_err(|e| error_chain(&e))?;
+    let s = src.snapshot(Instant::now()).map_err(|e| error_chain(&e))?;
     println!(
         "generation {} tables {} chains {} rules {} sets {} objects {} bytes {}",
         s.generation,
@@ -120,12 +108,12 @@ fn raw_once(sock: &mut NftSocket) -> Result<(f64, u64), String> {
         }
         Ok(())
     })
-    .map_err(|e| chain_of_errors(&e))?;
+    .map_err(|e| error_chain(&e))?;
     for (fam, table, chain) in &chains {
         sock.request("GETRULE", 7, true, *fam, &[(1, table), (2, chain)], |_| {
             Ok(())
         })
-        .map_err(|e| chain_of_errors(&e))?;
+        .map_err(|e| error_chain(&e))?;
     }
     Ok((ms(t.elapsed()), sock.bytes - b0))
 }
@@ -137,7 +125,7 @@ fn child(args: &[String]) -> Result<(), String> {
     let reps: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     match mode {
         "raw" => {
-            let mut sock = NftSocket::open().map_err(|e| chain_of_errors(&e))?;
+            let mut sock = NftSocket::open().map_err(|e| error_chain(&e))?;
             let mut times = Vec::new();
             let mut bytes = 0;
             for _ in 0..reps {
@@ -148,12 +136,11 @@ fn child(args: &[String]) -> Result<(), String> {
             println!("ms={:.2} bytes={bytes}", median(times));
         }
         "snapshot" => {
-            let mut src =
-                NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+            let mut src = NftSource::open(CountPolicy::default()).map_err(|e| error_chain(&e))?;
             let rss_start = proc_kib("VmRSS:");
             let start = Instant::now();
             let t = Instant::now();
-            let first = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
+            let first = src.snapshot(start).map_err(|e| error_chain(&e))?;
             let first_ms = ms(t.elapsed());
             let rules = first.rules.len();
             let exact = first.rules.iter().filter(|r| r.text_exact).count();
@@ -165,7 +152,7 @@ fn child(args: &[String]) -> Result<(), String> {
                 .unwrap_or(0);
             let rss_held = proc_kib("VmRSS:");
             drop(first);
-            let mut sock = NftSocket::open().map_err(|e| chain_of_errors(&e))?;
+            let mut sock = NftSocket::open().map_err(|e| error_chain(&e))?;
             let mut raw_times = Vec::new();
             let mut raw_bytes = 0;
             let mut times = Vec::new();
@@ -191,7 +178,7 @@ fn child(args: &[String]) -> Result<(), String> {
                 let t = Instant::now();
                 let c0 = cpu_ms();
                 let t0 = cpu_total_ms();
-                let s = src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
+                let s = src.snapshot(start).map_err(|e| error_chain(&e))?;
                 times.push(ms(t.elapsed()));
                 snap_cpu_total.push(cpu_total_ms() - t0);
                 add(&mut snap_cpu, c0, cpu_ms());
@@ -201,7 +188,7 @@ fn child(args: &[String]) -> Result<(), String> {
             let t = Instant::now();
             let n = src
                 .count_elements(Family::Inet, "bench", "blocklist_v4")
-                .map_err(|e| chain_of_errors(&e))?;
+                .map_err(|e| error_chain(&e))?;
             let count_ms = ms(t.elapsed());
             println!(
                 "raw_ms={:.2} raw_bytes={raw_bytes} ms={:.2} first_ms={first_ms:.2} bytes={bytes} rules={rules} exact={exact} big={big} count_ms={count_ms:.2} counted={n} rss_start_kib={rss_start} rss_holding_first_kib={rss_held} hwm_kib={} raw_user_ms={:.2} raw_sys_ms={:.2} user_ms={:.2} sys_ms={:.2} requests={} raw_cpu_ms={:.2} cpu_ms={:.2}",
@@ -221,9 +208,8 @@ fn child(args: &[String]) -> Result<(), String> {
             // The fixed cost of each kind of request the snapshot makes besides the rule
             // dumps, in the benchmark ruleset's namespace: µs per request, median of `reps`
             // batches of 200.
-            let mut src =
-                NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
-            let mut sock = NftSocket::open().map_err(|e| chain_of_errors(&e))?;
+            let mut src = NftSource::open(CountPolicy::default()).map_err(|e| error_chain(&e))?;
+            let mut sock = NftSocket::open().map_err(|e| error_chain(&e))?;
             let mut line = String::new();
             let kinds: [(&str, u16); 5] = [
                 ("getgen", 0),
@@ -238,10 +224,10 @@ fn child(args: &[String]) -> Result<(), String> {
                     let t = Instant::now();
                     for _ in 0..200 {
                         if ty == 0 {
-                            src.generation().map_err(|e| chain_of_errors(&e))?;
+                            src.generation().map_err(|e| error_chain(&e))?;
                         } else {
                             sock.request(name, ty, true, 0, &[], |_| Ok(()))
-                                .map_err(|e| chain_of_errors(&e))?;
+                                .map_err(|e| error_chain(&e))?;
                         }
                     }
                     v.push(ms(t.elapsed()) * 1000.0 / 200.0);
@@ -254,7 +240,7 @@ fn child(args: &[String]) -> Result<(), String> {
                     let t = Instant::now();
                     for _ in 0..200 {
                         src.count_elements(Family::Inet, "bench", set)
-                            .map_err(|e| chain_of_errors(&e))?;
+                            .map_err(|e| error_chain(&e))?;
                     }
                     v.push(ms(t.elapsed()) * 1000.0 / 200.0);
                 }
@@ -264,13 +250,12 @@ fn child(args: &[String]) -> Result<(), String> {
         }
         "snapshot-only" => {
             // For profilers: snapshots only, no raw dumps in between.
-            let mut src =
-                NftSource::open(CountPolicy::default()).map_err(|e| chain_of_errors(&e))?;
+            let mut src = NftSource::open(CountPolicy::default()).map_err(|e| error_chain(&e))?;
             let start = Instant::now();
             let mut times = Vec::new();
             for _ in 0..reps {
                 let t = Instant::now();
-                src.snapshot(start).map_err(|e| chain_of_errors(&e))?;
+                src.snapshot(start).map_err(|e| error_chain(&e))?;
                 times.push(ms(t.elapsed()));
             }
             println!("ms={:.2}", median(times));

@@ -5,6 +5,7 @@
 //! immutable [`DropsView`] at most once a second; HTTP handlers and the metrics writer only
 //! read that view. The socket lives in `sys::nflog`; this file is glue.
 
+use crate::logging::error_chain as chain;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -102,18 +103,6 @@ pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
             Vec::new()
         }
     }
-}
-
-/// The error and its causes on one line, for the component status.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 fn listen(app: &App, groups: Vec<u16>) {

@@ -11,6 +11,7 @@
 //!   /api/v1/firewall/sets/{family}/{table}/{set}/elements`.
 //! - [`metrics`], [`start`] (restores persisted state) and [`stop`] (saves it).
 
+use crate::logging::error_chain;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -222,17 +223,6 @@ fn save(app: &App, now: u64) {
         Ok(()) => lock(&app.insight.saved).last_ms = now,
         Err(e) => log::warn!("{}", error_chain(&e)),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 /// Takes one ruleset sample at `now_ms`: updates identity and rates, logs a reload and

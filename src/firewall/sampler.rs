@@ -3,6 +3,7 @@
 //! answered here too, so one socket and one thread do all netlink work and the cost does not
 //! grow with the number of clients (answers are reused for a second).
 
+use crate::logging::error_chain;
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -39,17 +40,6 @@ pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
     }
 }
 
-fn error_text(e: &NftError) -> String {
-    let mut s = e.to_string();
-    let mut cur = std::error::Error::source(e);
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 type SetKey = (Family, String, String);
 
 /// The sampler loop over any ruleset source (the kernel in the daemon).
@@ -78,7 +68,7 @@ pub fn run<S: RulesetSource>(
                         if let Err(e) = s.subscribe() {
                             log::warn!(
                                 "ruleset events unavailable, sampling on the interval only: {}",
-                                error_text(&e)
+                                error_chain(&e)
                             );
                             events_ok = false;
                         }
@@ -86,7 +76,7 @@ pub fn run<S: RulesetSource>(
                     }
                     Err(e) => app
                         .components
-                        .degraded("nftables", app.now_ms(), error_text(&e)),
+                        .degraded("nftables", app.now_ms(), error_chain(&e)),
                 }
             }
             if let Some(src) = source.as_mut() {
@@ -110,7 +100,7 @@ pub fn run<S: RulesetSource>(
                 // sample succeeds again (e.g. the capability was missing).
                 log::warn!(
                     "ruleset events unavailable, sampling on the interval only: {}",
-                    error_text(&e)
+                    error_chain(&e)
                 );
                 events_ok = false;
                 std::thread::sleep(wait);
@@ -177,7 +167,7 @@ fn sample<S: RulesetSource>(
         }
         Err(e) => {
             app.components
-                .degraded("nftables", app.now_ms(), error_text(&e));
+                .degraded("nftables", app.now_ms(), error_chain(&e));
             false
         }
     }
@@ -205,7 +195,7 @@ fn answer<S: RulesetSource>(
                 Ok(se)
             }
             Err(e @ NftError::NoSuchSet { .. }) => Err((true, e.to_string())),
-            Err(e) => Err((false, error_text(&e))),
+            Err(e) => Err((false, error_chain(&e))),
         },
     };
     let _ = q.reply.try_send(res);

@@ -26,10 +26,11 @@ use crate::http::{ApiRequest, ApiResponse, Method};
 use crate::sys::clock::Clock;
 use crate::sys::gpio::{self, sim::Appliance, BackendChoice, Choice, PinBank, Pull};
 
-use super::controller::{chain, Controller, RelayError};
+use super::controller::{Controller, RelayError};
 use super::led::{LedConfig, Signal, Signals};
 use super::relay::{AtStart, Command, Drive, Outcome, Refusal, RelayConfig, Sense, Source};
 use super::switch::{SwitchConfig, SwitchMode};
+use crate::logging::error_chain as chain;
 
 /// The state file's name under `state.dir`.
 pub const STATE_FILE: &str = "relays.json";

@@ -10,6 +10,7 @@
 //! busy with a pulse (it tries again on the next pass), except to apply a switch press,
 //! which must wait its turn like any request.
 
+use crate::logging::error_chain as chain;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -975,18 +976,6 @@ fn view(cfg: &RelayConfig, s: &RelayState, now: Now) -> RelayView {
         fault: s.fault.clone(),
         changing_to: s.pending.as_ref().map(|p| p.target),
     }
-}
-
-/// An error and its causes on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// The default pull for a sense or switch input that does not say.

@@ -141,17 +141,10 @@ impl JoolError {
 
     /// The problem as the snapshot shows it: the whole error chain in one line.
     pub fn to_problem(&self, command: &str) -> Problem {
-        let mut message = self.to_string();
-        let mut src = std::error::Error::source(self);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
         Problem {
             code: self.code(),
             command: command.to_string(),
-            message,
+            message: crate::logging::error_chain(self),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! controller, make the kernel's RA block match what it wants. Generic over the two seams and
 //! the clock, so it runs the same against rtnetlink + nftables and against test doubles.
 
+use crate::logging::error_chain as chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,18 +106,6 @@ impl<W: WanWatcher, B: RaBlocker> WanRunner<W, B> {
             }
         }
     }
-}
-
-/// An error and its causes on one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

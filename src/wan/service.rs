@@ -17,11 +17,12 @@ use serde_json::json;
 
 use super::controller::{Damping, RaMode, WanEvent, WanPolicy, WanState, WanView};
 use super::plan::RaBlockSpec;
-use super::runner::{chain, StepReport, WanRunner};
+use super::runner::{StepReport, WanRunner};
 use super::{DropCounter, LinkSample, RaBlocker};
 use crate::app::{lock, App, Shared};
 use crate::config::RaBlockMode;
 use crate::duration::Human;
+use crate::logging::error_chain as chain;
 use crate::sys::link::{RtnlOptions, RtnlWatcher};
 use crate::sys::ra_block::{NftRaBlocker, RaBlockOptions};
 
