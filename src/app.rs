@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::relays::led::Signals;
 use crate::sys::clock::Clock;
 
 /// A value published by one writer and read by many: readers clone the `Arc` and let go of the
@@ -214,24 +215,6 @@ impl EventLog {
     }
 }
 
-/// Boolean signals that drive status LEDs, set by their owners.
-#[derive(Debug, Default)]
-pub struct Signals {
-    /// The RA block is active.
-    pub ra_block: AtomicBool,
-    /// The WAN is down.
-    pub wan_down: AtomicBool,
-    /// NAT64 is not working.
-    pub nat64_down: AtomicBool,
-}
-
-impl Signals {
-    /// Reads one signal.
-    pub fn get(flag: &AtomicBool) -> bool {
-        flag.load(Ordering::Relaxed)
-    }
-}
-
 /// Everything the daemon's threads share.
 pub struct App {
     /// The loaded config.
@@ -244,8 +227,8 @@ pub struct App {
     pub components: Components,
     /// Recent state changes.
     pub events: EventLog,
-    /// LED signals.
-    pub signals: Signals,
+    /// LED signals, set by the WAN and NAT64 areas, read by the relay controller's LEDs.
+    pub signals: Arc<Signals>,
     /// The bearer token for changes, if configured.
     pub token: Option<String>,
     /// Set when the daemon is stopping; threads finish their current work and return.
@@ -278,7 +261,7 @@ impl App {
             started_ms,
             components: Components::default(),
             events: EventLog::new(1000),
-            signals: Signals::default(),
+            signals: Arc::new(Signals::new()),
             token,
             stopping: AtomicBool::new(false),
             demo,

@@ -7,7 +7,6 @@ use super::snapshot::{Nat64Snapshot, Nat64Source, ProblemCode};
 use crate::app::App;
 use crate::sys::jool::{JoolSource, JoolSourceConfig};
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -85,7 +84,7 @@ pub fn publish(app: &App, snap: Nat64Snapshot, last: Option<&Outcome>) -> Outcom
         "sessions": sessions,
         "sample_data": snap.sample_data,
     });
-    app.signals.nat64_down.store(!outcome.up, Ordering::Relaxed);
+    app.signals.set_nat64_down(Some(!outcome.up));
     match &reason {
         None => app.components.up("jool", now, detail),
         Some(r) => app.components.degraded("jool", now, r.clone()),
@@ -155,7 +154,7 @@ mod tests {
         let o1 = publish(&a, healthy(10), None);
         assert!(o1.up);
         assert_eq!(a.components.snapshot()["jool"].state, Health::Up);
-        assert!(!a.signals.nat64_down.load(Ordering::Relaxed));
+        assert_eq!(a.signals.snapshot(false).nat64_down, Some(false));
         assert!(
             a.events.since(0, 10).is_empty(),
             "a healthy start is no event"
@@ -167,7 +166,7 @@ mod tests {
         let c = &a.components.snapshot()["jool"];
         assert_eq!(c.state, Health::Degraded);
         assert!(c.last_error.as_deref().unwrap().contains("modprobe jool"));
-        assert!(a.signals.nat64_down.load(Ordering::Relaxed));
+        assert_eq!(a.signals.snapshot(false).nat64_down, Some(true));
         let o3 = publish(&a, broken(30), Some(&o2));
         let ev = a.events.since(0, 10);
         assert_eq!(ev.len(), 1, "the same problem twice is one event");
@@ -179,6 +178,6 @@ mod tests {
         let ev = a.events.since(0, 10);
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[1].message, "NAT64 up: 0 session(s)");
-        assert!(!a.signals.nat64_down.load(Ordering::Relaxed));
+        assert_eq!(a.signals.snapshot(false).nat64_down, Some(false));
     }
 }

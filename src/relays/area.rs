@@ -12,7 +12,6 @@
 //!   simulated switch, as a person at the wall would; for tests and the demo.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -156,6 +155,7 @@ fn wire_sim(bank: &dyn PinBank, relays: &[RelayConfig]) {
 pub fn open(
     cfg: &Config,
     clock: Arc<dyn Clock>,
+    signals: Arc<Signals>,
     sink: Option<super::controller::Sink>,
 ) -> Result<(Choice, Controller), String> {
     let choice = choose_backend(cfg);
@@ -163,16 +163,8 @@ pub fn open(
     let relays = relay_configs(cfg);
     wire_sim(bank.as_ref(), &relays);
     let state = Some(cfg.state.dir.join(STATE_FILE));
-    let c = Controller::new(
-        relays,
-        led_configs(cfg),
-        bank,
-        clock,
-        state,
-        Arc::new(Signals::new()),
-        sink,
-    )
-    .map_err(|e| chain(&e))?;
+    let c = Controller::new(relays, led_configs(cfg), bank, clock, state, signals, sink)
+        .map_err(|e| chain(&e))?;
     Ok((choice, c))
 }
 
@@ -194,7 +186,12 @@ pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
             );
         }
     });
-    let (choice, controller) = match open(&app.config, app.clock.clone(), Some(sink)) {
+    let (choice, controller) = match open(
+        &app.config,
+        app.clock.clone(),
+        app.signals.clone(),
+        Some(sink),
+    ) {
         Ok(x) => x,
         Err(e) => {
             app.components.degraded("gpio", now, e.clone());
@@ -241,15 +238,7 @@ pub fn start(app: &Arc<App>) -> Vec<JoinHandle<()>> {
     let t = std::thread::Builder::new()
         .name("relays".into())
         .spawn(move || {
-            controller.run(&app2.stopping, |c| {
-                let s = &app2.signals;
-                c.signals()
-                    .set_ra_block(Some(s.ra_block.load(Ordering::Relaxed)));
-                c.signals()
-                    .set_wan_down(Some(s.wan_down.load(Ordering::Relaxed)));
-                c.signals()
-                    .set_nat64_down(Some(s.nat64_down.load(Ordering::Relaxed)));
-            });
+            controller.run(&app2.stopping, |_| {});
         });
     match t {
         Ok(t) => vec![t],
@@ -280,7 +269,7 @@ pub fn relays_off(cfg: &Config, clock: Arc<dyn Clock>) -> u8 {
         println!("no relays or LEDs configured");
         return 0;
     }
-    let (choice, c) = match open(cfg, clock, None) {
+    let (choice, c) = match open(cfg, clock, Arc::new(Signals::new()), None) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("pirouterd relays off: {e}");

@@ -326,11 +326,6 @@ impl Controller {
         &self.bank
     }
 
-    /// The shared signals the LEDs show.
-    pub fn signals(&self) -> &Arc<Signals> {
-        &self.signals
-    }
-
     /// Applies `at_start` to every relay. Failures are logged and returned; the others still
     /// start.
     pub fn boot(&self) -> Vec<(String, Result<Outcome, RelayError>)> {

@@ -320,9 +320,7 @@ fn run(app: Arc<App>, interface: String, rx: mpsc::Receiver<Command>) {
         );
     }
     drop(runner); // closes the owning socket: the kernel removes table inet pirouterd
-    app.signals
-        .ra_block
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    app.signals.set_ra_block(Some(false));
 }
 
 /// Starts the probe thread when targets are configured: one round every `interval`, results
@@ -486,13 +484,8 @@ impl Ctx {
             self.last_error = None;
         }
         let st = runner.controller.state();
-        app.signals
-            .wan_down
-            .store(st == WanState::Down, std::sync::atomic::Ordering::Relaxed);
-        app.signals.ra_block.store(
-            runner.blocker.is_blocked(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        app.signals.set_wan_down(Some(st == WanState::Down));
+        app.signals.set_ra_block(Some(runner.blocker.is_blocked()));
         changed
     }
 
