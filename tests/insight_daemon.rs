@@ -240,10 +240,6 @@ fn rule<'a>(v: &'a serde_json::Value, comment: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no rule {comment} in {v}"))
 }
 
-fn promtool_ok(text: &[u8]) {
-    common::promtool_check_metrics(&String::from_utf8_lossy(text));
-}
-
 #[test]
 fn hot_dead_reload_and_restart_through_the_daemon() {
     let a = Netns::new("insr");
@@ -318,7 +314,7 @@ fn hot_dead_reload_and_restart_through_the_daemon() {
         ),
         "{text}"
     );
-    promtool_ok(&m);
+    common::promtool_check_metrics(&String::from_utf8_lossy(&m));
 
     // Restart: SIGTERM saves, the next daemon restores.
     d.guard

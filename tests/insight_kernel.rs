@@ -116,10 +116,6 @@ fn by_comment<'a>(
         .unwrap_or_else(|| panic!("no rule with comment {c}"))
 }
 
-fn promtool_check(text: &str) {
-    common::promtool_check_metrics(text);
-}
-
 #[test]
 fn hot_dead_reload_restart_and_metrics_on_a_real_ruleset() {
     let a = Netns::new("ins");
@@ -235,7 +231,7 @@ fn hot_dead_reload_restart_and_metrics_on_a_real_ruleset() {
     ins.render_metrics(&mut text);
     assert!(text.contains("proto=\"udp\""), "{text}");
     assert!(text.contains("svc=\"ping\",proto=\"\"") || text.contains("proto=\"\",svc=\"ping\""));
-    promtool_check(&text);
+    common::promtool_check_metrics(&text);
 
     // Restart: persist, restore, and the next sample keeps first-seen and last-hit.
     let dir = std::env::temp_dir().join(format!("pr-insight-kernel-{}", std::process::id()));
@@ -274,7 +270,7 @@ fn awkward_labels_still_pass_promtool() {
     ins.observe(sample_of(&a), vec![], vec![], T0);
     let mut text = String::new();
     ins.render_metrics(&mut text);
-    promtool_check(&text);
+    common::promtool_check_metrics(&text);
     assert!(text.contains("service_name=\"SSH\""), "{text}");
     assert!(text.contains("nft_table=\"x\""), "{text}");
     let series: Vec<&str> = text

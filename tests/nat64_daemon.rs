@@ -65,10 +65,6 @@ fn metrics(d: &Daemon) -> String {
     String::from_utf8(body).unwrap()
 }
 
-fn promtool_check(text: &str) {
-    common::promtool_check_metrics(text);
-}
-
 #[test]
 fn api_and_metrics_from_a_healthy_jool_without_rerunning_it() {
     let dir = TempDir::new("nat64-ok");
@@ -202,7 +198,7 @@ fn api_and_metrics_from_a_healthy_jool_without_rerunning_it() {
         !m.contains("pirouterd_jool_stat_total{jool_instance=\"default\",name=\"JSTAT_SESSIONS\"}")
     );
     assert!(!m.contains("2001:db8"), "no per-address series");
-    promtool_check(&m);
+    common::promtool_check_metrics(&m);
 
     // Every request above was answered from the snapshot.
     assert_eq!(runs(&dir), runs_after_first_round);
@@ -240,7 +236,7 @@ fn failing_jool_degrades_the_component_and_recovers() {
     assert!(m.contains(
         "pirouterd_jool_stat_total{jool_instance=\"default\",name=\"JSTAT_RECEIVED6\"} 1843221"
     ));
-    promtool_check(&m);
+    common::promtool_check_metrics(&m);
 
     // The operator fixes it: the next round is up, and the event log tells the story.
     std::fs::write(dir.0.join("scenario"), "ok").unwrap();

@@ -83,11 +83,6 @@ fn metrics(d: &Daemon) -> String {
     String::from_utf8(b).unwrap()
 }
 
-/// `promtool check metrics` (Debian package prometheus) must accept the exposition.
-fn promtool_accepts(text: &str) {
-    common::promtool_check_metrics(text);
-}
-
 fn events(d: &Daemon) -> Vec<serde_json::Value> {
     d.get_json("/api/v1/events")["events"]
         .as_array()
@@ -149,7 +144,7 @@ fn wan_down_engages_the_block_everywhere_and_modes_work() {
     let m = metrics(&d);
     assert!(m.contains("pirouterd_wan_up{interface=\"wan0\"} 0"), "{m}");
     assert!(m.contains("pirouterd_ra_block_active 1"), "{m}");
-    promtool_accepts(&m);
+    common::promtool_check_metrics(&m);
     let ev = events(&d);
     assert!(
         ev.iter()
