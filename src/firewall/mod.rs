@@ -498,12 +498,6 @@ impl RulesetSnapshot {
             .iter()
             .find(|s| s.family == family && &*s.table == table && &*s.name == name)
     }
-    /// Rules of one chain, in order.
-    pub fn chain_rules<'a>(&'a self, chain: &'a Chain) -> impl Iterator<Item = &'a Rule> + 'a {
-        self.rules.iter().filter(move |r| {
-            r.family() == chain.family && *r.table() == chain.table && *r.chain() == chain.name
-        })
-    }
 }
 
 /// Errors of the ruleset source. Each says what to check.

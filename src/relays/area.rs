@@ -162,7 +162,7 @@ pub fn open(
     let bank: Arc<dyn PinBank> = Arc::from(gpio::open(choice.kind).map_err(|e| chain(&e))?);
     let relays = relay_configs(cfg);
     wire_sim(bank.as_ref(), &relays);
-    let state = Some(cfg.state.dir.join(STATE_FILE));
+    let state = Some(state_path(cfg));
     let c = Controller::new(relays, led_configs(cfg), bank, clock, state, signals, sink)
         .map_err(|e| chain(&e))?;
     Ok((choice, c))

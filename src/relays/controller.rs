@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::sys::atomic_file::{self, AtomicFileError};
 use crate::sys::clock::Clock;
-use crate::sys::gpio::{BackendKind, Edge, GpioError, Level, PinBank, Pull};
+use crate::sys::gpio::{BackendKind, Edge, GpioError, Level, PinBank};
 
 use super::led::{self, LedConfig, Signals};
 use super::relay::{
@@ -594,11 +594,6 @@ impl Controller {
             .collect()
     }
 
-    /// The configured relays.
-    pub fn configs(&self) -> impl Iterator<Item = &RelayConfig> {
-        self.relays.iter().map(|s| &s.cfg)
-    }
-
     /// The configured LEDs and whether each is lit.
     pub fn leds(&self) -> Vec<(LedConfig, bool)> {
         let levels = lock(&self.led_levels);
@@ -970,14 +965,5 @@ fn view(cfg: &RelayConfig, s: &RelayState, now: Now) -> RelayView {
         min_off_remaining_ms: relay::min_off_remaining(cfg, s, now).map(ms),
         fault: s.fault.clone(),
         changing_to: s.pending.as_ref().map(|p| p.target),
-    }
-}
-
-/// The default pull for a sense or switch input that does not say.
-pub fn default_pull(active_low: bool) -> Pull {
-    if active_low {
-        Pull::Up
-    } else {
-        Pull::Down
     }
 }

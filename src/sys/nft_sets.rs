@@ -53,13 +53,6 @@ const NFGEN_LEN: usize = 4;
 /// The nftables family (shared with the ruleset snapshot): `to_raw()` is the `nfgen_family`.
 pub use crate::firewall::Family;
 
-/// True when `managed` (the config's `firewall.managed_sets`, `"family/table/set"`) names
-/// this set.
-pub fn is_managed(managed: &[String], family: Family, table: &str, set: &str) -> bool {
-    let want = format!("{family}/{table}/{set}");
-    managed.contains(&want)
-}
-
 /// One field of a set key (nftables datatype ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyField {
@@ -1497,12 +1490,5 @@ mod tests {
         let mut raw = Vec::new();
         let _ = decode_elems(&[0, 0, 0, 0, 8, 0, 3, 0, 4, 0, 1, 0], &mut raw);
         let _ = decode_set(Family::Inet, &[1, 2]);
-    }
-
-    #[test]
-    fn managed_names() {
-        let m = vec!["inet/fw/blocklist".to_string()];
-        assert!(is_managed(&m, Family::Inet, "fw", "blocklist"));
-        assert!(!is_managed(&m, Family::Ip, "fw", "blocklist"));
     }
 }

@@ -566,12 +566,10 @@ impl Ctx {
         if !force && !due {
             return;
         }
-        if due || force {
-            self.counter_read = Some(mono);
-            match runner.dropped() {
-                Ok(c) => self.dropped = c,
-                Err(e) => log::debug!("cannot read the RA block counter: {e}"),
-            }
+        self.counter_read = Some(mono);
+        match runner.dropped() {
+            Ok(c) => self.dropped = c,
+            Err(e) => log::debug!("cannot read the RA block counter: {e}"),
         }
         let now_ms = app.now_ms();
         let wall = |at: Instant| to_wall(now_ms, mono, at);

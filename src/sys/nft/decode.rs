@@ -36,7 +36,6 @@ type R<T> = Result<T, DecodeError>;
 pub const NLMSG_HDRLEN: usize = 16;
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
-pub const NLM_F_MULTI: u16 = 2;
 pub const NLM_F_DUMP_INTR: u16 = 0x10;
 
 /// One netlink message.
