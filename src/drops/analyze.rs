@@ -447,17 +447,7 @@ pub struct Report {
 /// A timestamp as the report shows it.
 pub fn format_time(t: Timestamp) -> String {
     match t {
-        Timestamp::Unix(ms) => {
-            let secs = ms.div_euclid(1000);
-            let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-            let (y, m, d) = civil_from_days(days);
-            format!(
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-                sod / 3600,
-                sod / 60 % 60,
-                sod % 60
-            )
-        }
+        Timestamp::Unix(ms) => crate::logging::utc(ms.div_euclid(1000)),
         Timestamp::Yearless(ms) => {
             const MONTHS: [&str; 12] = [
                 "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -478,18 +468,6 @@ pub fn format_time(t: Timestamp) -> String {
         }
         Timestamp::Boot(ms) => format!("{}.{:03}s after boot", ms / 1000, ms % 1000),
     }
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn human_span(secs: i64) -> String {

@@ -357,7 +357,7 @@ fn sort_rows(v: &mut [Row], sort: Sort) {
 
 /// Unix milliseconds as RFC 3339 UTC, second precision: `2026-11-24T07:30:00Z`.
 pub fn rfc3339(ms: u64) -> String {
-    crate::logging::utc(ms / 1000)
+    crate::logging::utc(i64::try_from(ms / 1000).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

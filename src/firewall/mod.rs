@@ -589,28 +589,10 @@ fn flag_names(flags: u32, names: &[(u32, &str)]) -> Vec<String> {
     out
 }
 
-/// Formats milliseconds as nft writes durations: `10s`, `2h`, `1d2h`, `500ms`.
+/// Formats milliseconds as nft writes durations: `10s`, `2h`, `1d2h`, `500ms` (the same
+/// form the config reads, [`crate::duration::Human`]).
 pub fn format_duration_ms(ms: u64) -> String {
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    let mut rest = ms;
-    for (unit, name) in [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1000, "s"),
-    ] {
-        if rest >= unit {
-            out.push_str(&format!("{}{}", rest / unit, name));
-            rest %= unit;
-        }
-    }
-    if rest > 0 {
-        out.push_str(&format!("{rest}ms"));
-    }
-    out
+    crate::duration::Human(std::time::Duration::from_millis(ms)).to_string()
 }
 
 #[cfg(test)]
