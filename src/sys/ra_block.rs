@@ -25,7 +25,9 @@ use rustables::expr::{Cmp, CmpOp, Counter, Meta, MetaType, Payload, Register};
 use rustables::{Batch, Chain, ChainPolicy, ChainType, Hook, HookClass, MsgType, ProtocolFamily};
 use rustables::{Rule, Table};
 
-use crate::wan::nftmsg;
+use crate::firewall::expr::Expr;
+use crate::firewall::Family;
+use crate::sys::nft::decode;
 use crate::wan::plan::{RaBlockPlan, RaBlockSpec};
 use crate::wan::ra::RouterAdvert;
 use crate::wan::rtnl;
@@ -38,7 +40,6 @@ const NFT_MSG_GETTABLE: u16 = 1;
 const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_GETRULE: u16 = 7;
 const NFNLGRP_NFTABLES: u32 = 7;
-const NFPROTO_INET: u8 = 1;
 const NFPROTO_IPV6: u8 = 10;
 const IPPROTO_ICMPV6: u8 = 58;
 const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
@@ -562,8 +563,8 @@ fn table_exists(sock: &OwnedFd, name: &str) -> Result<bool, RaBlockError> {
     let mut exists = false;
     read_until(sock, "NFT_MSG_GETTABLE", |m| {
         if m.ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE {
-            if let Some((family, table)) = nftmsg::parse_table(m.payload) {
-                exists |= family == NFPROTO_INET && table == name;
+            if let Ok(t) = decode::decode_table(m.payload) {
+                exists |= t.family == Family::Inet && t.name == name;
             }
             return Ok(false);
         }
@@ -597,11 +598,15 @@ fn rule_counters(sock: &OwnedFd, spec: &RaBlockSpec) -> Result<DropCounter, RaBl
     let mut total = DropCounter::default();
     read_until(sock, "NFT_MSG_GETRULE", |m| {
         if m.ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE {
-            if let Some(r) = nftmsg::parse_rule(m.payload) {
-                if r.family == NFPROTO_INET && r.table == spec.table && r.chain == spec.chain {
-                    for c in r.counters {
-                        total.packets += c.packets;
-                        total.bytes += c.bytes;
+            // The snapshot's decoder; only counter expressions matter here.
+            if let Ok(r) = decode::decode_rule(m.payload) {
+                if r.family == Some(Family::Inet) && r.table == spec.table && r.chain == spec.chain
+                {
+                    for e in &r.exprs {
+                        if let Expr::Counter { packets, bytes } = e {
+                            total.packets += packets;
+                            total.bytes += bytes;
+                        }
                     }
                 }
             }

@@ -10,7 +10,6 @@
 //! - [`probe`]: reachability-probe aggregation (all targets fail N rounds in a row).
 //! - [`plan`]: [`RaBlockPlan`], the nftables change as a value whose `Display` is nft syntax.
 //! - [`rtnl`]: pure parsing of rtnetlink link and route messages (`&[u8]` in, values out).
-//! - [`nftmsg`]: decoding our own rule's counters from an nftables rule dump.
 //! - [`ra`]: the router advertisement packet (the RFC 7084 final RA with lifetime 0).
 //! - [`runner`]: the loop body tying a watcher, the controller and a blocker together.
 //! - [`service`], [`api`], [`metrics`]: the daemon glue: the WAN thread, `/api/v1/wan`,
@@ -24,7 +23,6 @@ pub mod api;
 pub mod controller;
 pub mod link;
 pub mod metrics;
-pub mod nftmsg;
 pub mod plan;
 pub mod probe;
 pub mod ra;
