@@ -257,6 +257,16 @@ const TCP_FLAGS: &[(u32, &str)] = &[
     (128, "cwr"),
 ];
 
+/// The name nft prints for an IP protocol number (`/etc/protocols` on Debian), if it has one.
+pub fn proto_name(n: u8) -> Option<&'static str> {
+    name_of(PROTOS, n)
+}
+
+/// The number of an IP protocol name as [`proto_name`] prints it.
+pub fn proto_number(name: &str) -> Option<u8> {
+    PROTOS.iter().find(|(_, s)| *s == name).map(|(n, _)| *n)
+}
+
 fn name_of(table: &[(u8, &'static str)], v: u8) -> Option<&'static str> {
     table.iter().find(|(n, _)| *n == v).map(|(_, s)| *s)
 }

@@ -31,6 +31,7 @@ use nix::sys::socket::{
 };
 use rustables::sys as nfsys;
 
+use crate::firewall::render;
 use crate::sys::netlink::{attrs_ok as attrs, put_attr};
 
 /// Most elements one request may carry.
@@ -510,20 +511,15 @@ fn parse_field(f: KeyField, s: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
             }
         }
         KeyField::InetProto => {
+            // The names the set listing shows (nft's), and `icmpv6` as people write it.
             let n: u8 = match s {
-                "icmp" => 1,
-                "igmp" => 2,
-                "tcp" => 6,
-                "udp" => 17,
-                "gre" => 47,
-                "esp" => 50,
-                "ah" => 51,
                 "icmpv6" => 58,
-                "sctp" => 132,
-                "udplite" => 136,
-                _ => s
-                    .parse()
-                    .map_err(|_| format!("{s:?} is not a protocol name or number (0-255)"))?,
+                _ => match render::proto_number(s) {
+                    Some(n) => n,
+                    None => s
+                        .parse()
+                        .map_err(|_| format!("{s:?} is not a protocol name or number (0-255)"))?,
+                },
             };
             Ok((vec![n], vec![n]))
         }
@@ -931,12 +927,9 @@ fn render_field(f: KeyField, v: &[u8]) -> String {
         KeyField::InetService => v
             .get(0..2)
             .map_or_else(hex, |b| u16::from_be_bytes([b[0], b[1]]).to_string()),
-        KeyField::InetProto => v.first().map_or_else(hex, |b| match b {
-            6 => "tcp".into(),
-            17 => "udp".into(),
-            1 => "icmp".into(),
-            58 => "icmpv6".into(),
-            n => n.to_string(),
+        // As nft and the snapshot's set listing print it (58 is `ipv6-icmp`).
+        KeyField::InetProto => v.first().map_or_else(hex, |&n| {
+            render::proto_name(n).map_or_else(|| n.to_string(), str::to_string)
         }),
         KeyField::Ether => v.get(0..6).map_or_else(hex, |b| {
             b.iter()
@@ -1341,6 +1334,19 @@ mod tests {
     }
 
     const IV: u32 = nfsys::NFT_SET_INTERVAL;
+
+    #[test]
+    fn protocols_read_back_as_the_snapshot_lists_them() {
+        // The set view and the snapshot's listing agree (nft prints 58 as ipv6-icmp), and what
+        // either shows can be sent back.
+        assert_eq!(render_field(KeyField::InetProto, &[58]), "ipv6-icmp");
+        assert_eq!(render_field(KeyField::InetProto, &[47]), "gre");
+        assert_eq!(render_field(KeyField::InetProto, &[99]), "99");
+        for name in ["ipv6-icmp", "icmpv6", "58"] {
+            assert_eq!(parse_field(KeyField::InetProto, name), Ok((vec![58], vec![58])));
+        }
+        assert!(parse_field(KeyField::InetProto, "nope").is_err());
+    }
 
     #[test]
     fn key_types_split_into_fields() {
