@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{bin, http_raw, wait_for, Daemon, Netns, TempDir};
+use common::{bin, wait_for, Daemon, Netns, TempDir};
 use nix::sched::{setns, CloneFlags};
 
 const SEED_V6: &str = "Jan  3 04:18:26 home1 kernel: verbose-nft-dropped: IN=att OUT=vlan69 MACSRC=0c:a4:02:c9:06:d5 MACDST=bc:9a:8e:88:56:c0 MACPROTO=86dd SRC=2a06:4880:6000:0000:0000:0000:0000:0089 DST=2600:1700:3040:13e1:0000:0000:0000:0069 LEN=64 TC=0 HOPLIMIT=241 FLOWLBL=270679 PROTO=TCP SPT=36289 DPT=55553 SEQ=3101165342 ACK=0 WINDOW=14600 RES=0x00 SYN URGP=0 OPT (020405A0)";
@@ -149,13 +149,6 @@ table inet fw {
 }
 "#;
 
-fn get_json(d: &Daemon, path: &str) -> serde_json::Value {
-    let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    let (code, _, body) = http_raw(&d.addr, req.as_bytes());
-    assert_eq!(code, 200, "{path}: {}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).unwrap()
-}
-
 fn rule_counters(ns: &Netns) -> BTreeMap<String, u64> {
     let j = ns.nft_json();
     j["nftables"]
@@ -216,9 +209,9 @@ fn serve_counts_real_drops_like_the_ruleset() {
     let mut d = Daemon::start_cmd(cmd);
 
     let up = wait_for(Duration::from_secs(10), || {
-        let s = get_json(&d, "/api/v1/status");
+        let s = d.get_json("/api/v1/status");
         let c = s["components"]["drops"].clone();
-        (c["state"] == "up" || get_json(&d, "/api/v1/drops")["listening"] == true).then_some(s)
+        (c["state"] == "up" || d.get_json("/api/v1/drops")["listening"] == true).then_some(s)
     });
     assert!(up.is_some(), "drops component comes up: {}", d.stderr());
 
@@ -259,18 +252,18 @@ fn serve_counts_real_drops_like_the_ruleset() {
 
     // The view is republished within a second of the packets.
     let drops = wait_for(Duration::from_secs(10), || {
-        let v = get_json(&d, "/api/v1/drops?window=5m");
+        let v = d.get_json("/api/v1/drops?window=5m");
         (v["events"] == total).then_some(v)
     })
     .unwrap_or_else(|| {
         panic!(
             "drops reach {total}: {}\n{}",
-            get_json(&d, "/api/v1/drops"),
+            d.get_json("/api/v1/drops"),
             d.stderr()
         )
     });
     std::thread::sleep(Duration::from_millis(1200));
-    let drops_later = get_json(&d, "/api/v1/drops?window=1h&limit=3");
+    let drops_later = d.get_json("/api/v1/drops?window=1h&limit=3");
     assert_eq!(drops_later["events"], total, "no extra events");
     assert_eq!(drops_later["window"], "1h");
     assert!(drops_later["recent"].as_array().unwrap().len() <= 3);
@@ -302,7 +295,7 @@ fn serve_counts_real_drops_like_the_ruleset() {
     assert_eq!(drops["totals"]["lost"], 0);
     // Each prefix links to the rules that log with it (from the firewall snapshot).
     let linked = wait_for(Duration::from_secs(10), || {
-        let v = get_json(&d, "/api/v1/drops");
+        let v = d.get_json("/api/v1/drops");
         let p = v["prefixes"]
             .as_array()?
             .iter()
@@ -310,12 +303,7 @@ fn serve_counts_real_drops_like_the_ruleset() {
             .clone();
         (!p["rules"].as_array()?.is_empty()).then_some(v)
     })
-    .unwrap_or_else(|| {
-        panic!(
-            "prefixes linked to rules: {}",
-            get_json(&d, "/api/v1/drops")
-        )
-    });
+    .unwrap_or_else(|| panic!("prefixes linked to rules: {}", d.get_json("/api/v1/drops")));
     for p in linked["prefixes"].as_array().unwrap() {
         let comments: Vec<&str> = p["rules"]
             .as_array()
@@ -340,10 +328,7 @@ fn serve_counts_real_drops_like_the_ruleset() {
     );
 
     // Metrics: one series per (proto, iface, prefix), summing to the total; no addresses.
-    let (code, _, body) = http_raw(
-        &d.addr,
-        b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    );
+    let (code, body) = d.get("/metrics", None);
     assert_eq!(code, 200);
     let text = String::from_utf8_lossy(&body);
     let series: Vec<&str> = text
@@ -370,10 +355,7 @@ fn serve_counts_real_drops_like_the_ruleset() {
     );
 
     // Bad window: 400 naming the parameter.
-    let (code, _, body) = http_raw(
-        &d.addr,
-        b"GET /api/v1/drops?window=7m HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    );
+    let (code, body) = d.get("/api/v1/drops?window=7m", None);
     assert_eq!(code, 400);
     assert!(String::from_utf8_lossy(&body).contains("window"));
 
@@ -408,12 +390,12 @@ fn a_busy_group_degrades_the_component_and_the_daemon_keeps_serving() {
     };
     let first = start(&a);
     wait_for(Duration::from_secs(10), || {
-        (get_json(&first, "/api/v1/drops")["listening"] == true).then_some(())
+        (first.get_json("/api/v1/drops")["listening"] == true).then_some(())
     })
     .expect("first daemon binds group 3");
     let second = start(&b);
     let status = wait_for(Duration::from_secs(10), || {
-        let s = get_json(&second, "/api/v1/status");
+        let s = second.get_json("/api/v1/status");
         (s["components"]["drops"]["state"] == "degraded").then_some(s)
     })
     .expect("second daemon reports drops degraded");
@@ -424,10 +406,7 @@ fn a_busy_group_degrades_the_component_and_the_daemon_keeps_serving() {
     assert!(err.contains("group 3"), "{err}");
     assert!(err.contains("another program"), "{err}");
     // Still serving.
-    let (code, _, _) = http_raw(
-        &second.addr,
-        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    );
+    let (code, _) = second.get("/healthz", None);
     assert!(code == 200 || code == 503, "healthz answers: {code}");
     drop(first);
 }

@@ -1343,7 +1343,10 @@ mod tests {
         assert_eq!(render_field(KeyField::InetProto, &[47]), "gre");
         assert_eq!(render_field(KeyField::InetProto, &[99]), "99");
         for name in ["ipv6-icmp", "icmpv6", "58"] {
-            assert_eq!(parse_field(KeyField::InetProto, name), Ok((vec![58], vec![58])));
+            assert_eq!(
+                parse_field(KeyField::InetProto, name),
+                Ok((vec![58], vec![58]))
+            );
         }
         assert!(parse_field(KeyField::InetProto, "nope").is_err());
     }
