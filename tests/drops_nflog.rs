@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::in_ns;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -172,18 +173,6 @@ fn tcp_syn(fd: &std::os::fd::OwnedFd, sport: u16, dport: u16) {
         MsgFlags::empty(),
     )
     .expect("send SYN");
-}
-
-/// Runs `f` on a thread inside `ns`.
-fn in_ns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = ns.path();
-    std::thread::spawn(move || {
-        let file = File::open(path).expect("open netns");
-        setns(file, CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("thread in namespace")
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! file; managed-set changes over HTTP (checked with `nft list set`); a real Prometheus
 //! server scrapes the daemon and a rule's rate is queried back from it.
 mod common;
+use common::in_ns;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -402,18 +403,6 @@ fn sigkill_while_the_daemon_writes_state_never_tears_the_file() {
         whole >= rounds / 2,
         "the daemon saved in too few rounds: {whole}/{rounds}"
     );
-}
-
-/// Runs `f` on a thread inside `ns` (for TCP to the namespace's loopback).
-fn in_ns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = ns.path();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("netns file");
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        f()
-    })
-    .join()
-    .expect("netns thread")
 }
 
 #[test]

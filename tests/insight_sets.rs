@@ -22,15 +22,10 @@ const RULESET: &str = "table inet fw {
 
 /// Runs `f` with an nf_tables socket opened inside `ns` (on a thread that entered it).
 fn in_ns<T: Send + 'static>(ns: &Netns, f: impl FnOnce(&mut NftSets) -> T + Send + 'static) -> T {
-    let path = ns.path();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).expect("netns file");
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+    common::in_ns(ns, move || {
         let mut s = NftSets::open().expect("netlink socket");
         f(&mut s)
     })
-    .join()
-    .expect("netns thread")
 }
 
 fn change(

@@ -107,6 +107,21 @@ impl Netns {
     }
 }
 
+/// Runs `f` on a new (scoped) thread that has entered `ns`'s network namespace (setns is per
+/// thread) and returns its result; panics propagate. `f` may borrow from the caller.
+pub fn in_ns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    let path = ns.path();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         // Kill whatever still runs inside, then delete the namespace.

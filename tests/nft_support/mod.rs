@@ -12,19 +12,7 @@ use serde_json::Value;
 
 use crate::common::Netns;
 
-/// Runs `f` on a thread that has entered `ns`'s network namespace (setns is per thread).
-pub fn in_ns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
-    let path = ns.path();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            let file = std::fs::File::open(&path).expect("open netns");
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            f()
-        })
-        .join()
-        .expect("namespace thread panicked")
-    })
-}
+pub use crate::common::in_ns;
 
 fn sockaddr(ip: &str, port: u16) -> SocketAddr {
     SocketAddr::new(ip.parse().expect("ip address"), port)

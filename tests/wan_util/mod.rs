@@ -24,18 +24,7 @@ pub fn enter(ns: &Netns) {
     setns(f, CloneFlags::CLONE_NEWNET).expect("setns");
 }
 
-/// Runs `f` on a new (scoped) thread inside `ns` and returns its result; panics propagate.
-/// `f` may borrow from the caller, including `ns` itself (to run `nft` there).
-pub fn in_netns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            enter(ns);
-            f()
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    })
-}
+pub use crate::common::in_ns as in_netns;
 
 /// Two namespaces joined by a veth: `router` (iface `lan0`) and `client` (iface `eth0`),
 /// IPv6 duplicate address detection off so link-local addresses are usable at once.
