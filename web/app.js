@@ -259,18 +259,17 @@ function naPanel(el, text) {
 }
 function okPanel(el) { const p = $(".na", el); if (p) p.hidden = true; }
 
+// GET /api/v1/wan (WanStatus in src/wan/service.rs).
 function wanInfo(w) {
-  const ra = w.ra_block && typeof w.ra_block === "object" ? w.ra_block : { active: w.ra_block };
-  let state = w.state;
-  if (state === undefined) state = w.up === true ? "up" : w.up === false ? "down" : "unknown";
+  const ra = w.ra_block || {};
   return {
-    iface: w.interface || w.iface || "",
-    state: String(state),
-    since: w.since_ms !== undefined ? w.since_ms : w.since,
-    active: !!(ra.active !== undefined ? ra.active : ra.on !== undefined ? ra.on : w.ra_block_active),
-    mode: ra.mode || w.ra_block_mode || w.mode || "auto",
-    reason: ra.reason || w.block_reason || "",
-    pending: w.pending && typeof w.pending === "object" ? w.pending : null,
+    iface: w.interface || "",
+    state: String(w.state),
+    since: w.since,
+    active: !!ra.active,
+    mode: ra.mode || "auto",
+    reason: ra.reason || "",
+    pending: w.pending || null,
     dropped: ra.dropped_packets,
     flap: !!w.demo_flap,
     link: w.link_usable,
@@ -388,19 +387,13 @@ async function renderNat64Overview() {
   if (res.data && res.data.sample_data) naPanel(b, "recorded sample data (demo)");
 }
 
-function dropsReport(d) {
-  if (!d) return {};
-  if (typeof d.events === "number" || Array.isArray(d.sources)) return d;
-  return d.report || d.summary || d.window || d;
-}
-function dropsRecent(d) { return d ? arr(d, "recent", "recent_events", "events").filter((e) => typeof e === "object") : []; }
 async function renderDropsOverview() {
   const b = body("ov-drops");
   if (!gate("drops", b)) return;
   const res = await api("/api/v1/drops?window=5m");
   if (!res.ok) { naPanel(b, unavailable(res, "drops")); return; }
   okPanel(b);
-  const r = dropsReport(res.data);
+  const r = res.data || {};
   let box = $(".drops", b);
   if (!box) { box = h("div", { class: "drops" }, h("p", { class: "big" }), h("table", { class: "tops" }, h("tbody"))); b.append(box); }
   setText($(".big", box), num(r.events || 0) + " packets, " + bytes(r.bytes || 0));
@@ -460,10 +453,7 @@ function ruleRows(tbody, list, compact) {
 
 function fwChains(d) { return arr(d, "chains"); }
 function hookOf(c) {
-  const hk = c.hook;
-  if (!hk) return null;
-  if (typeof hk === "string") return { name: hk, priority: c.priority, policy: c.policy, type: c.type };
-  return { name: hk.name || hk.hook, priority: hk.priority !== undefined ? hk.priority : c.priority, policy: hk.policy || c.policy, type: hk.chain_type || hk.type || c.type };
+  return c.hook ? { name: c.hook, priority: c.priority, policy: c.policy, type: c.type } : null;
 }
 function renderFwTables(d) {
   const box = $("#fw-tables");
@@ -526,7 +516,7 @@ async function renderFirewall() {
 
 function renderObjects(d) {
   const objs = arr(d, "counters").map((c) => ({ k: "counter " + c.family + " " + c.table + " " + c.name, v: num(c.packets) + " packets, " + bytes(c.bytes) }))
-    .concat(arr(d, "quotas").map((q) => ({ k: "quota " + q.family + " " + q.table + " " + q.name, v: bytes(q.consumed !== undefined ? q.consumed : q.used) + " of " + bytes(q.bytes) + (q.over ? " (over)" : "") })));
+    .concat(arr(d, "quotas").map((q) => ({ k: "quota " + q.family + " " + q.table + " " + q.name, v: bytes(q.used) + " of " + bytes(q.bytes) + (q.over ? " (over)" : "") })));
   $("#fw-objects-h").hidden = !objs.length;
   rows($("#fw-objects tbody"), objs, (o) => o.k, (o) => [o.k, o.v]);
 }
@@ -569,7 +559,7 @@ function renderSets(d) {
     });
     return el;
   }, (el, s) => {
-    const cnt = s.element_count !== undefined ? s.element_count : s.elements;
+    const cnt = s.elements;
     setText($(".info", el), (s.key_type || s.type || "") + (flagsOf(s) ? " · " + flagsOf(s) : "") + " · " + (cnt === null || cnt === undefined ? "?" : num(cnt)) + (cnt === 1 ? " element" : " elements") + (s.managed ? " · managed" : ""));
     if (S.openSets.has(setId(s))) loadSet(el, s);
   });
@@ -615,17 +605,17 @@ async function renderDrops() {
   const res = await api("/api/v1/drops?window=" + encodeURIComponent(win));
   if (!res.ok) { naPanel(sec, unavailable(res, "drops")); return; }
   okPanel(sec);
-  const r = dropsReport(res.data);
+  const r = res.data || {};
   setText($("#dr-totals"), num(r.events || 0) + " packets dropped, " + bytes(r.bytes || 0) + " in the " + $("#dr-window").selectedOptions[0].text);
   const tops = [["sources", "Top sources"], ["ports", "Top ports"], ["protocols", "Protocols"], ["interfaces", "Interfaces"], ["prefixes", "Log prefixes (rules)"], ["destinations", "Destinations"]];
   keyed($("#dr-tops"), tops.filter(([k]) => Array.isArray(r[k])), ([k]) => k, ([k, title]) => h("article", { "aria-label": title },
     h("h3", {}, title), h("table", { class: "tops" }, h("tbody"))), (el, [k]) => {
     topRows($("tbody", el), r[k].slice(0, 10), k, k === "prefixes" ? ruleLink : null);
   });
-  const recent = dropsRecent(res.data).slice().sort((a, b) => (toMs(b.time_ms || b.time) || 0) - (toMs(a.time_ms || a.time) || 0)).slice(0, 50);
+  const recent = arr(res.data, "recent").slice(0, 50); // newest first
   const hp = (a, p) => (a === null || a === undefined ? "" : p !== undefined && p !== null ? (String(a).includes(":") ? "[" + a + "]:" : a + ":") + p : String(a));
-  rows($("#dr-recent tbody"), recent, (e) => [e.time_ms || e.time, e.src, e.sport, e.dport, e.len].join("|"), (e) => [
-    clock(e.time_ms || e.time), e.prefix || "", e.in_iface || e.iface || "", hp(e.src, e.sport), hp(e.dst, e.dport), e.proto || "", num(e.len)]);
+  rows($("#dr-recent tbody"), recent, (e) => [e.time_ms, e.src, e.sport, e.dport, e.len].join("|"), (e) => [
+    clock(e.time_ms), e.prefix || "", e.in_iface || "", hp(e.src, e.sport), hp(e.dst, e.dport), e.proto || "", num(e.len)]);
 }
 $("#dr-window").addEventListener("change", () => refresh());
 
