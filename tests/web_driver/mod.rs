@@ -297,9 +297,11 @@ impl Browser {
     /// Browser log entries since the last call (console messages, uncaught exceptions,
     /// failed loads), each `{level, message, source}`.
     pub fn log(&self) -> Vec<Value> {
+        // Anything but a list means the log channel is broken: a console check must not
+        // pass on an empty log it never read.
         match self.cmd("POST", "/se/log", Some(&json!({"type": "browser"}))) {
             Value::Array(v) => v,
-            _ => Vec::new(),
+            other => panic!("chromedriver's browser log answered {other}"),
         }
     }
 
@@ -387,10 +389,12 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 /// Asserts the console had no errors or warnings since the last check, except the failed
-/// loads listed in `expected` as `(path, status)` (changes a test provoked to be refused).
+/// loads listed in `expected` as `(path, status)` (changes a test provoked to be refused),
+/// each of which must have been logged: that also proves the log was read.
 pub fn assert_clean_console(b: &Browser, expected: &[(&str, u16)]) {
     let problems = b.problems();
     let mut unexpected = Vec::new();
+    let mut seen = vec![false; expected.len()];
     for p in &problems {
         let m = p["message"].as_str().unwrap_or("");
         let failed_load = |path: &str, code: u16| {
@@ -398,14 +402,22 @@ pub fn assert_clean_console(b: &Browser, expected: &[(&str, u16)]) {
                 && (m.contains(&format!("{path} ")) || m.contains(&format!("{path}?")))
                 && m.contains(&format!("status of {code} "))
         };
-        if expected.iter().any(|(path, code)| failed_load(path, *code)) {
-            continue;
+        match expected
+            .iter()
+            .position(|(path, code)| failed_load(path, *code))
+        {
+            Some(i) => seen[i] = true,
+            None => unexpected.push(p.clone()),
         }
-        unexpected.push(p.clone());
     }
     assert!(
         unexpected.is_empty(),
         "console errors or warnings: {unexpected:#?}"
+    );
+    let missing: Vec<_> = expected.iter().zip(&seen).filter(|(_, s)| !**s).collect();
+    assert!(
+        missing.is_empty(),
+        "expected refusals not in the browser log: {missing:?} (log: {problems:#?})"
     );
 }
 
